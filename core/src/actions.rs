@@ -10,6 +10,7 @@ use core::time::Duration;
 use crate::credentials::{Credentials, Secret};
 use crate::errors::SourceError;
 use crate::events::Event;
+use crate::file_read::FileRead;
 use crate::time::Timestamp;
 
 /// Identifies one request the machine issued; report its outcome with it.
@@ -50,6 +51,16 @@ pub enum Step {
         /// The role name.
         role: String,
     },
+    /// The credentials request to a container endpoint (ECS, EKS).
+    ContainerCredentials {
+        /// The endpoint's URI.
+        url: String,
+    },
+    /// Reading the container authorization token file.
+    ContainerTokenFile {
+        /// The file's path.
+        path: String,
+    },
 }
 
 impl fmt::Display for Step {
@@ -59,6 +70,12 @@ impl fmt::Display for Step {
             Step::ImdsRoleList => f.write_str("the IMDS role list request"),
             Step::ImdsCredentials { role } => {
                 write!(f, "the IMDS request for the credentials of role '{role}'")
+            }
+            Step::ContainerCredentials { url } => {
+                write!(f, "the container credentials request to {url}")
+            }
+            Step::ContainerTokenFile { path } => {
+                write!(f, "reading the container authorization token file {path}")
             }
         }
     }
@@ -85,7 +102,8 @@ impl Method {
     }
 }
 
-/// A header value that may be secret (the IMDS session token).
+/// A header value that may be secret (the IMDS session token, the container
+/// authorization token).
 #[derive(Clone, PartialEq, Eq)]
 pub enum HeaderValue {
     /// An ordinary value.
@@ -244,6 +262,9 @@ impl fmt::Display for TransportFailure {
 pub enum Output {
     /// Perform this HTTP request and report the outcome.
     Send(Request),
+    /// Read this file now and report its contents or the reason with
+    /// [`crate::Machine::handle_file`].
+    ReadFile(FileRead),
     /// Something happened; log or count it.
     Event(Event),
     /// Nothing to do until this instant (or until an input arrives); then call

@@ -5,6 +5,7 @@ use core::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::ContainerSource;
 use crate::errors::ConfigError;
 use crate::parse::validate_role_name;
 use crate::time::serde_duration;
@@ -28,13 +29,23 @@ pub enum Stability {
 ///
 /// Deserializes from JSON objects whose keys are these field names and whose
 /// durations are strings such as `"90s"`; unknown keys are an error.
+///
+/// The source is IMDS unless [`Config::container`] is set, e.g.
+/// `{"container": {"uri": "http://169.254.170.2/v2/credentials/…"}}`; the
+/// IMDS-only fields (`endpoint`, `v1_disabled`, `role_name`, the token
+/// fields, `request_timeout`) are then unused. [`crate::resolve_config`]
+/// builds a `Config` from the environment and the AWS config file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
     /// Never fetch: every demand fails with `Disabled`
-    /// (`AWS_EC2_METADATA_DISABLED`).
+    /// (`AWS_EC2_METADATA_DISABLED`). Applies to IMDS only: it cannot be
+    /// combined with [`Config::container`].
     pub disabled: bool,
+    /// Fetch from this container endpoint (ECS, EKS Pod Identity) instead of
+    /// IMDS.
+    pub container: Option<ContainerSource>,
     /// The IMDS endpoint, scheme and authority, e.g. `http://169.254.169.254`.
     pub endpoint: String,
     /// Never fall back to IMDSv1.
@@ -47,7 +58,8 @@ pub struct Config {
     /// Renew the session token when less than this much of its TTL remains.
     #[serde(with = "serde_duration")]
     pub token_renew_before: Duration,
-    /// Deadline of one request attempt, connect through last body byte.
+    /// Deadline of one IMDS request attempt, connect through last body byte
+    /// (the container source has its own, [`ContainerSource::timeout`]).
     #[serde(with = "serde_duration")]
     pub request_timeout: Duration,
     /// Attempts in all within one fetch sequence for retryable failures.
@@ -127,6 +139,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             disabled: false,
+            container: None,
             endpoint: String::from("http://169.254.169.254"),
             v1_disabled: false,
             role_name: None,
@@ -180,6 +193,15 @@ impl Config {
 
     /// Check every field; the machine refuses a configuration that fails.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(container) = &self.container {
+            container.validate()?;
+            if self.disabled {
+                return Err(problem(
+                    "disabled",
+                    "disables IMDS and cannot be combined with a container source",
+                ));
+            }
+        }
         let endpoint = self.endpoint.as_str();
         let rest = endpoint
             .strip_prefix("http://")

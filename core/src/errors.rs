@@ -12,6 +12,8 @@ use core::time::Duration;
 use thiserror::Error;
 
 use crate::actions::{RequestId, Step, TransportFailure};
+use crate::container::AuthTokenProblem;
+use crate::file_read::{FileError, FileReadId};
 use crate::time::{format_duration, Timestamp};
 
 /// The caller used the machine wrongly. The machine's state is unchanged.
@@ -21,6 +23,9 @@ pub enum MisuseError {
     /// A response or failure was reported for a request the machine never issued.
     #[error("request {0} was never issued by this machine")]
     UnknownRequest(RequestId),
+    /// A file's contents were reported for a read the machine never asked for.
+    #[error("{0} was never asked for by this machine")]
+    UnknownFileRead(FileReadId),
 }
 
 /// A configuration value that cannot work.
@@ -212,6 +217,36 @@ pub enum SourceError {
         /// What was wrong.
         problem: BadResponse,
     },
+    /// The source refused the request with a 4xx status, with the `Code` and
+    /// `Message` of its error body when it had them.
+    #[error("{step} was refused with HTTP {status}{}{}", code.as_ref().map(|c| alloc::format!(": {c}")).unwrap_or_default(), message.as_ref().map(|m| alloc::format!(": {m}")).unwrap_or_default())]
+    Refused {
+        /// The step.
+        step: Step,
+        /// The status.
+        status: u16,
+        /// The error body's `Code`.
+        code: Option<String>,
+        /// The error body's `Message`.
+        message: Option<String>,
+    },
+    /// The container authorization token file could not be read.
+    #[error("the container authorization token file {path} could not be read: {error}")]
+    TokenFileUnreadable {
+        /// The file's path.
+        path: String,
+        /// Why.
+        error: FileError,
+    },
+    /// The container authorization token file holds something that cannot be
+    /// sent as a header (the token itself is never shown).
+    #[error("the container authorization token in {path} {problem}")]
+    InvalidAuthorizationToken {
+        /// The file's path.
+        path: String,
+        /// What is wrong with its contents.
+        problem: AuthTokenProblem,
+    },
     /// The held credentials have expired and no fresh ones could be fetched.
     #[error("the credentials expired at {expired_at} and the source has been failing for {}{}", format_duration(*failing_for), last_cause.as_ref().map(|c| alloc::format!(" (last error: {c})")).unwrap_or_default())]
     CredentialsExpired {
@@ -254,6 +289,9 @@ impl SourceError {
             SourceError::UnexpectedStatus { .. } => "UnexpectedStatus",
             SourceError::Unreachable { .. } => "Unreachable",
             SourceError::BadResponse { .. } => "BadResponse",
+            SourceError::Refused { .. } => "Refused",
+            SourceError::TokenFileUnreadable { .. } => "TokenFileUnreadable",
+            SourceError::InvalidAuthorizationToken { .. } => "InvalidAuthorizationToken",
             SourceError::CredentialsExpired { .. } => "CredentialsExpired",
         }
     }

@@ -14,8 +14,9 @@ use crate::config::{Config, Stability};
 use crate::credentials::Credentials;
 use crate::errors::{BadResponse, ConfigError, MisuseError, SourceError};
 use crate::events::{Event, FetchReason, ScheduleReason};
+use crate::file_read::{FileError, FileRead, FileReadId};
 use crate::rng::Rng;
-use crate::source::{Progress, Sequence, Source};
+use crate::source::{Action, Progress, Sequence, Source};
 use crate::time::Timestamp;
 use crate::timers::{Timer, Timers};
 
@@ -35,11 +36,12 @@ const EVENT_QUEUE_LIMIT: usize = 1024;
 /// - **Caller demand**: [`demand`](Self::demand) — a caller wants
 ///   credentials; the answer is ready, wait, or a typed rejection.
 /// - **Inputs**: [`handle_response`](Self::handle_response),
-///   [`handle_failure`](Self::handle_failure) for the requests it issued, and
+///   [`handle_failure`](Self::handle_failure) for the requests it issued,
+///   [`handle_file`](Self::handle_file) for the files it asked to read, and
 ///   [`handle_timeout`](Self::handle_timeout) when a deadline passes. Early,
 ///   late and repeated calls are harmless.
 /// - **Output**: [`poll`](Self::poll) returns the next [`Output`] — a request
-///   to send, an event, and finally the deadline to wake at.
+///   to send, a file to read, an event, and finally the deadline to wake at.
 ///
 /// Any call is allowed at any time; nothing has to be drained first.
 ///
@@ -50,9 +52,11 @@ const EVENT_QUEUE_LIMIT: usize = 1024;
 ///    been handled, then ask again; `Rejected` is the error to return.
 /// 2. Call [`poll`](Self::poll) until it returns [`Output::WakeAt`] or
 ///    [`Output::Idle`]: perform each [`Output::Send`] (respecting its
-///    `timeout`), log each [`Output::Event`].
+///    `timeout`), read each [`Output::ReadFile`] (the container source's token
+///    file), log each [`Output::Event`].
 /// 3. Report each request's outcome with `handle_response` or
-///    `handle_failure`; at the deadline call `handle_timeout`. Go to 2.
+///    `handle_failure`, each file's with `handle_file`; at the deadline call
+///    `handle_timeout`. Go to 2.
 ///
 /// ```
 /// use credstate::{Config, Demand, Machine, Output, Response, Timestamp};
@@ -118,8 +122,16 @@ struct Fetch {
 
 #[derive(Debug)]
 struct InFlight {
-    id: RequestId,
+    /// The raw [`RequestId`] or [`FileReadId`]; one counter numbers both.
+    id: u64,
+    kind: Operation,
     sent_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operation {
+    Request,
+    FileRead,
 }
 
 /// Why [`Machine::credentials`] has none to hand out.
@@ -277,6 +289,30 @@ impl Machine {
         Ok(())
     }
 
+    /// The contents of the file asked for with `id` (at most
+    /// [`FileRead::max_bytes`] + 1 bytes of it), or why it could not be read.
+    /// The outcome of a read the machine abandoned (timed out) is ignored.
+    pub fn handle_file(
+        &mut self,
+        id: FileReadId,
+        contents: Result<Vec<u8>, FileError>,
+        now: Timestamp,
+    ) -> Result<(), MisuseError> {
+        let in_flight = self
+            .take_operation(id.0, Operation::FileRead)
+            .ok_or(MisuseError::UnknownFileRead(id))?;
+        self.advance(now);
+        if in_flight.is_none() {
+            return Ok(());
+        }
+        let progress = match &mut self.fetch {
+            Some(fetch) => self.source.on_file(&mut fetch.sequence, contents),
+            None => return Ok(()),
+        };
+        self.apply(progress, now);
+        Ok(())
+    }
+
     /// Request `id` failed below HTTP.
     pub fn handle_failure(
         &mut self,
@@ -311,8 +347,8 @@ impl Machine {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        if let Some(request) = self.next_request(now) {
-            return Output::Send(request);
+        if let Some(output) = self.next_action(now) {
+            return output;
         }
         match self.timers.next() {
             Some(at) => Output::WakeAt(at),
@@ -337,39 +373,65 @@ impl Machine {
     }
 
     fn take_in_flight(&mut self, id: RequestId) -> Result<Option<InFlight>, MisuseError> {
-        if id.0 >= self.next_request_id {
-            return Err(MisuseError::UnknownRequest(id));
+        self.take_operation(id.0, Operation::Request)
+            .ok_or(MisuseError::UnknownRequest(id))
+    }
+
+    /// `None` when the machine never issued `raw` as this kind of operation;
+    /// `Some(None)` when it did but no longer waits for it.
+    fn take_operation(&mut self, raw: u64, kind: Operation) -> Option<Option<InFlight>> {
+        if raw >= self.next_request_id {
+            return None;
         }
         let Some(fetch) = &mut self.fetch else {
-            return Ok(None);
+            return Some(None);
         };
-        if fetch.in_flight.as_ref().is_some_and(|f| f.id == id) {
-            self.timers.clear(Timer::RequestDeadline);
-            Ok(fetch.in_flight.take())
-        } else {
-            Ok(None)
+        match &fetch.in_flight {
+            Some(current) if current.id == raw && current.kind != kind => None,
+            Some(current) if current.id == raw => {
+                self.timers.clear(Timer::RequestDeadline);
+                Some(fetch.in_flight.take())
+            }
+            _ => Some(None),
         }
     }
 
-    fn next_request(&mut self, now: Timestamp) -> Option<Request> {
+    fn next_action(&mut self, now: Timestamp) -> Option<Output> {
         let fetch = self.fetch.as_mut()?;
         if fetch.in_flight.is_some() || self.timers.get(Timer::AttemptPause).is_some() {
             return None;
         }
-        let outgoing = self.source.next_request(&fetch.sequence);
-        let id = RequestId(self.next_request_id);
+        let action = self.source.next_action(&fetch.sequence);
+        let id = self.next_request_id;
         self.next_request_id += 1;
-        fetch.in_flight = Some(InFlight { id, sent_at: now });
-        self.timers
-            .set(Timer::RequestDeadline, now + outgoing.timeout);
-        Some(Request {
+        let (kind, timeout) = match &action {
+            Action::Http(outgoing) => (Operation::Request, outgoing.timeout),
+            Action::ReadFile(file) => (Operation::FileRead, file.timeout),
+        };
+        fetch.in_flight = Some(InFlight {
             id,
-            step: outgoing.step,
-            method: outgoing.method,
-            url: outgoing.url,
-            headers: outgoing.headers,
-            timeout: outgoing.timeout,
-            max_body_bytes: self.config.max_body_bytes,
+            kind,
+            sent_at: now,
+        });
+        self.timers.set(Timer::RequestDeadline, now + timeout);
+        let max_bytes = self.config.max_body_bytes;
+        Some(match action {
+            Action::Http(outgoing) => Output::Send(Request {
+                id: RequestId(id),
+                step: outgoing.step,
+                method: outgoing.method,
+                url: outgoing.url,
+                headers: outgoing.headers,
+                timeout: outgoing.timeout,
+                max_body_bytes: max_bytes,
+            }),
+            Action::ReadFile(file) => Output::ReadFile(FileRead {
+                id: FileReadId(id),
+                step: file.step,
+                path: file.path,
+                max_bytes,
+                timeout: file.timeout,
+            }),
         })
     }
 
@@ -469,7 +531,7 @@ impl Machine {
                     self.last_failure
                         .clone()
                         .unwrap_or(SourceError::Unreachable {
-                            step: Step::ImdsToken,
+                            step: self.source.first_step(),
                             failure: TransportFailure::TimedOut,
                         }),
                 )
@@ -665,9 +727,7 @@ impl Machine {
     }
 
     fn credentials_step(&self) -> Step {
-        Step::ImdsCredentials {
-            role: self.config.role_name.clone().unwrap_or_default(),
-        }
+        self.source.credentials_step(&self.config)
     }
 
     fn schedule_refresh(&mut self, at: Timestamp, reason: FetchReason, why: ScheduleReason) {

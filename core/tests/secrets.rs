@@ -1,12 +1,18 @@
 //! Secrets never appear in Debug or Display of any public type that can hold
-//! one: credentials, the machine, events, errors, requests and responses.
+//! one: credentials, the machine, events, errors, requests and responses, the
+//! configuration and its resolution — including the container authorization
+//! token, whether configured or read from its file.
 
 mod support;
 
-use credstate::{Config, Demand, Event, HeaderValue, Output, Request, Response, Secret};
+use credstate::{
+    resolve_config, ContainerAuth, Demand, Environment, Event, HeaderValue, Output, Request,
+    Response, Secret, Settings,
+};
+use credstate::{Config, SourceError};
 use support::*;
 
-const SECRETS: [&str; 3] = [TOKEN, SECRET_KEY, SESSION_TOKEN];
+const SECRETS: [&str; 5] = [TOKEN, SECRET_KEY, SESSION_TOKEN, FILE_TOKEN, ENV_TOKEN];
 
 fn assert_clean(what: &str, text: &str) {
     for secret in SECRETS {
@@ -101,4 +107,88 @@ fn secrets_redact_in_debug_and_display() {
     assert_both_clean("Secret", &secret);
     assert_eq!(secret.expose(), SECRET_KEY);
     assert_clean("HeaderValue", &format!("{:?}", HeaderValue::Secret(secret)));
+}
+
+#[test]
+fn container_tokens_never_print_from_the_file_the_configuration_or_an_echoing_server() {
+    let mut sim = Sim::new(eks_config());
+    sim.write_file(TOKEN_FILE, FILE_TOKEN);
+    let credentials =
+        expect_ready(sim.demand_until_settled(&mut container_healthy("ASIA1", T0 + 6 * HOUR)));
+    assert_both_clean("Credentials", &*credentials);
+
+    // A server that echoes the Authorization header into its error message.
+    let echo = format!(r#"{{"Code":"{FILE_TOKEN}","Message":"token {FILE_TOKEN} is not valid"}}"#);
+    sim.run_for(
+        6 * HOUR,
+        &mut always(Reply::Respond(Response::new(403, echo.as_str()))),
+    );
+    let refusal = sim
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::FetchFailed {
+                cause: cause @ SourceError::Refused { .. },
+                ..
+            } => Some(cause.clone()),
+            _ => None,
+        })
+        .expect("a refusal");
+    assert!(refusal.to_string().contains("<redacted>"), "{refusal}");
+
+    // A rotated file holding a line break: rejected, never echoed.
+    sim.write_file(TOKEN_FILE, &format!("{FILE_TOKEN}\n"));
+    sim.run_for(HOUR, &mut container_healthy("ASIA2", T0 + 12 * HOUR));
+    sim.jump_to(T0 + 9 * HOUR);
+    let _ = sim.demand();
+
+    for (_, event) in &sim.events {
+        assert_both_clean("Event", event);
+    }
+    for (_, request) in &sim.sent {
+        assert_clean("Request", &format!("{request:?}"));
+    }
+    for (_, read) in &sim.reads {
+        assert_clean("FileRead", &format!("{read:?}"));
+    }
+    assert_clean("Machine", &format!("{:?}", sim.machine));
+    assert!(sim
+        .events
+        .iter()
+        .any(|(_, e)| e.to_string().contains("line break")));
+}
+
+#[test]
+fn a_configured_container_token_never_prints_or_serializes() {
+    let config = container_config(EKS_URI, ContainerAuth::Token(Secret::new(ENV_TOKEN)));
+    assert_clean("Config", &format!("{config:?} {config:#?}"));
+    assert_clean("Config JSON", &serde_json::to_string(&config).unwrap());
+    let mut sim = Sim::new(config);
+    expect_ready(sim.demand_until_settled(&mut container_healthy("ASIA1", T0 + 6 * HOUR)));
+    for (_, request) in &sim.sent {
+        assert_clean("Request", &format!("{request:?}"));
+    }
+    assert_clean("Machine", &format!("{:?}", sim.machine));
+
+    let env: Environment = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", EKS_URI.to_string()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", ENV_TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let resolved = resolve_config(&Settings::default(), &env, None).unwrap();
+    assert_clean("ResolvedConfig", &format!("{resolved:?}"));
+    let report = serde_json::to_string(&resolved.report()).unwrap();
+    assert_clean("ConfigReport", &report);
+    assert!(report.contains(r#""auth":"env""#), "{report}");
+
+    let mut bad = env.clone();
+    bad.insert(
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+        format!("{ENV_TOKEN}\r\n"),
+    );
+    let err = resolve_config(&Settings::default(), &bad, None).unwrap_err();
+    assert_both_clean("ResolveError", &err);
+    assert_eq!(err.key(), Some("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
 }

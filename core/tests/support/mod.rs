@@ -1,11 +1,13 @@
-//! Scripted IMDS answers and a simulated clock for the machine's tests.
+//! Scripted IMDS and container answers, a scripted filesystem and a
+//! simulated clock for the machine's tests.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use credstate::{
-    Config, Demand, Event, Machine, Output, Request, Response, SourceError, Timestamp,
-    TransportFailure,
+    Config, ContainerAuth, ContainerSource, Demand, Event, FileError, FileRead, Machine, Output,
+    Request, Response, SourceError, Timestamp, TransportFailure,
 };
 
 /// 2026-11-29T00:00:00Z.
@@ -59,6 +61,55 @@ pub fn healthy(key: &str, expiration: Timestamp) -> impl FnMut(&Request) -> Repl
     }
 }
 
+/// A credentials body as the ECS and EKS agents send it (no `Code`).
+pub fn container_credentials_json(key: &str, expiration: Timestamp) -> String {
+    format!(
+        r#"{{"AccessKeyId":"{key}","SecretAccessKey":"{SECRET_KEY}","Token":"{SESSION_TOKEN}","Expiration":"{}","RoleArn":"arn:aws:iam::123456789012:role/web"}}"#,
+        expiration.to_rfc3339()
+    )
+}
+
+/// A healthy container agent handing out `key` expiring at `expiration`.
+pub fn container_healthy(key: &str, expiration: Timestamp) -> impl FnMut(&Request) -> Reply {
+    let body = container_credentials_json(key, expiration);
+    move |_: &Request| ok(&body)
+}
+
+/// The EKS Pod Identity agent's URI.
+pub const EKS_URI: &str = "http://169.254.170.23/v1/credentials";
+/// Where the scripted filesystem keeps the EKS token.
+pub const TOKEN_FILE: &str =
+    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token";
+/// The token in that file.
+pub const FILE_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.file-token-secret";
+/// A token configured directly (as from `AWS_CONTAINER_AUTHORIZATION_TOKEN`).
+pub const ENV_TOKEN: &str = "env-authorization-token-secret";
+
+/// The default configuration with a container source.
+pub fn container_config(uri: &str, auth: ContainerAuth) -> Config {
+    config_with(|c| {
+        c.container = Some(
+            ContainerSource::full_uri(uri)
+                .expect("valid container URI")
+                .with_auth(auth),
+        )
+    })
+}
+
+/// The EKS Pod Identity configuration: the token comes from [`TOKEN_FILE`].
+pub fn eks_config() -> Config {
+    container_config(EKS_URI, ContainerAuth::TokenFile(TOKEN_FILE.into()))
+}
+
+/// What the scripted filesystem does with one read.
+#[derive(Clone, Debug)]
+pub enum FileReply {
+    Contents(Vec<u8>),
+    Error(FileError),
+    /// Never answer: the machine's own deadline ends the read.
+    Hang,
+}
+
 /// Every request gets the same reply.
 pub fn always(reply: Reply) -> impl FnMut(&Request) -> Reply {
     move |_: &Request| reply.clone()
@@ -73,6 +124,12 @@ pub struct Sim {
     /// Requests sent and not yet answered.
     pub outbox: Vec<Request>,
     hanging: Vec<Request>,
+    /// Every file read asked for.
+    pub reads: Vec<(Timestamp, FileRead)>,
+    /// File reads asked for and not yet answered.
+    pub read_outbox: Vec<FileRead>,
+    /// The scripted filesystem: a path not in it is not found.
+    pub files: HashMap<String, FileReply>,
 }
 
 impl Sim {
@@ -84,6 +141,9 @@ impl Sim {
             events: Vec::new(),
             outbox: Vec::new(),
             hanging: Vec::new(),
+            reads: Vec::new(),
+            read_outbox: Vec::new(),
+            files: HashMap::new(),
         }
     }
 
@@ -108,6 +168,10 @@ impl Sim {
                     self.outbox.push(request.clone());
                     out.push(request);
                 }
+                Output::ReadFile(read) => {
+                    self.reads.push((self.now, read.clone()));
+                    self.read_outbox.push(read);
+                }
                 Output::Event(event) => self.events.push((self.now, event)),
                 Output::WakeAt(_) | Output::Idle => return out,
                 other => panic!("unexpected output {other:?}"),
@@ -115,14 +179,43 @@ impl Sim {
         }
     }
 
-    /// Answer every request the machine sends at the current instant.
+    /// Put `contents` in the scripted file at `path`.
+    pub fn write_file(&mut self, path: &str, contents: &str) {
+        self.files.insert(
+            path.to_string(),
+            FileReply::Contents(contents.as_bytes().to_vec()),
+        );
+    }
+
+    /// Answer every file read from the scripted filesystem.
+    fn answer_reads(&mut self) {
+        for read in std::mem::take(&mut self.read_outbox) {
+            let reply = self
+                .files
+                .get(&read.path)
+                .cloned()
+                .unwrap_or(FileReply::Error(FileError::NotFound));
+            let outcome = match reply {
+                FileReply::Contents(bytes) => Ok(bytes),
+                FileReply::Error(error) => Err(error),
+                FileReply::Hang => continue,
+            };
+            self.machine
+                .handle_file(read.id, outcome, self.now)
+                .unwrap();
+        }
+    }
+
+    /// Answer every request the machine sends (and every file it asks to
+    /// read) at the current instant.
     pub fn answer(&mut self, imds: &mut impl FnMut(&Request) -> Reply) {
         for _ in 0..100 {
             self.collect();
             let requests = std::mem::take(&mut self.outbox);
-            if requests.is_empty() {
+            if requests.is_empty() && self.read_outbox.is_empty() {
                 return;
             }
+            self.answer_reads();
             for request in requests {
                 match imds(&request) {
                     Reply::Respond(response) => self
@@ -213,6 +306,7 @@ impl Sim {
     pub fn clear_log(&mut self) {
         self.sent.clear();
         self.events.clear();
+        self.reads.clear();
     }
 }
 
