@@ -465,11 +465,35 @@ impl Machine {
                         let allowed_at = self.rate_limit_until();
                         match allowed_at {
                             Some(at) if now < at => self.timers.set(Timer::Refresh, at),
-                            _ => self.start_fetch(self.refresh_reason, now),
+                            _ => self.start_fetch(self.overdue_reason(now), now),
                         }
                     }
                 }
             }
+        }
+        self.extend_if_expired_while_failing(now);
+    }
+
+    /// A refresh planned ahead that only runs once the credentials have
+    /// expired (the clock jumped, the host slept) is labelled for what it is.
+    fn overdue_reason(&self, now: Timestamp) -> FetchReason {
+        let expired = self.held.as_ref().is_some_and(|held| now >= held.usable_until);
+        match self.refresh_reason {
+            FetchReason::Advisory | FetchReason::Recheck if expired => FetchReason::Expired,
+            reason => reason,
+        }
+    }
+
+    /// Credentials that expire while the last refresh has failed and the next
+    /// attempt is still in backoff are served under static stability from the
+    /// moment they expire, not only after the next failure.
+    fn extend_if_expired_while_failing(&mut self, now: Timestamp) {
+        let Some(held) = &self.held else { return };
+        let unextended = held.extended_until.is_none();
+        let within_bound = now < held.credentials.expiration + self.config.max_degraded;
+        if self.failing_since.is_some() && unextended && within_bound && now >= held.usable_until
+        {
+            self.extend_if_expired(now);
         }
     }
 
@@ -767,9 +791,17 @@ impl Machine {
         let retry_at = now + remembered;
         self.not_before = Some(retry_at);
 
-        if self.held.is_some() {
+        if let Some(held) = &self.held {
+            // However long the backoff, the mandatory window gets a retry of
+            // its own: its urgent cap applies from the moment it opens.
+            let mandatory_at = held.mandatory_at;
+            let mut background_at = now + backoff.max(remembered);
+            if now < mandatory_at {
+                background_at = background_at
+                    .min(mandatory_at)
+                    .max(now + self.config.min_fetch_interval);
+            }
             self.extend_if_expired(now);
-            let background_at = now + backoff.max(remembered);
             self.schedule_refresh(
                 background_at,
                 FetchReason::Retry,

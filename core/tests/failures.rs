@@ -314,3 +314,35 @@ fn an_undrained_event_queue_is_bounded() {
         .iter()
         .any(|(_, e)| matches!(e, Event::EventsDropped { .. })));
 }
+
+#[test]
+fn credentials_expiring_while_a_retry_waits_in_backoff_are_served_under_static_stability() {
+    let mut sim = warm(Config::default());
+    // The last refresh fails 40 s before expiry; its 30 s-capped retry may
+    // land after the credentials stop being usable.
+    sim.jump_to(T0 + 6 * HOUR - 40 * SECOND);
+    sim.machine.handle_timeout(sim.now);
+    sim.answer(&mut imds_down());
+    let mut now = sim.now;
+    while now < T0 + 6 * HOUR + MINUTE {
+        now = now + SECOND;
+        sim.jump_to(now);
+        if sim.machine.is_fetching() {
+            continue;
+        }
+        let served = sim.machine.demand(now);
+        assert!(matches!(served, Demand::Ready(_)), "at {now}: {served:?}");
+        sim.answer(&mut imds_down());
+    }
+}
+
+#[test]
+fn a_long_backoff_is_cut_short_when_the_mandatory_window_opens() {
+    let mut sim = warm(Config::default());
+    let mandatory_at = T0 + 6 * HOUR - MINUTE;
+    // Fail repeatedly from the advisory window so the backoff reaches its
+    // five-minute cap just before the mandatory window.
+    sim.run_for(6 * HOUR - 2 * MINUTE, &mut imds_down());
+    let retry_at = sim.machine.next_deadline().unwrap();
+    assert!(retry_at <= mandatory_at, "{retry_at} is after {mandatory_at}");
+}
