@@ -2,4 +2,6 @@
 //! that drives the machine (and the seed policies) over simulated days, and
 //! the mock IMDS HTTP server.
 
+pub mod mock_imds;
 pub mod scenario;
+pub mod sim;

@@ -33,7 +33,11 @@ impl fmt::Display for ScenarioError {
         if self.field.is_empty() {
             write!(f, "invalid scenario: {}", self.problem)
         } else {
-            write!(f, "invalid scenario field `{}`: {}", self.field, self.problem)
+            write!(
+                f,
+                "invalid scenario field `{}`: {}",
+                self.field, self.problem
+            )
         }
     }
 }
@@ -194,6 +198,31 @@ pub struct Fault {
     pub percent: Option<u8>,
 }
 
+impl FaultKind {
+    /// The name used in scenario files, e.g. `http_500`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Http500 => "http_500",
+            FaultKind::Http503 => "http_503",
+            FaultKind::Http429 => "http_429",
+            FaultKind::Timeout => "timeout",
+            FaultKind::Refused => "refused",
+            FaultKind::BadJson => "bad_json",
+            FaultKind::ExpiredCredentials => "expired_credentials",
+            FaultKind::TokenUnsupported => "token_unsupported",
+            FaultKind::TokenTimeout => "token_timeout",
+            FaultKind::ClockJump => "clock_jump",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Fault {
     /// Whether the fault covers the offset `at`.
     #[must_use]
@@ -205,7 +234,9 @@ impl Fault {
 mod option_duration {
     use super::*;
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| parse_duration(&t).map_err(de::Error::custom))
             .transpose()
@@ -244,7 +275,10 @@ impl Scenario {
         for (i, caller) in self.callers.iter().enumerate() {
             match (caller.every, caller.burst) {
                 (Some(every), None) if every.is_zero() => {
-                    return Err(error(format!("callers[{i}].every"), "must be more than zero"))
+                    return Err(error(
+                        format!("callers[{i}].every"),
+                        "must be more than zero",
+                    ))
                 }
                 (Some(_), None) | (None, Some(_)) => {}
                 _ => {
@@ -261,11 +295,29 @@ impl Scenario {
         for (i, fault) in self.faults.iter().enumerate() {
             match (fault.kind, fault.by) {
                 (FaultKind::ClockJump, None) => {
-                    return Err(error(format!("faults[{i}].by"), "clock_jump needs `by`, e.g. \"+3d\""))
+                    return Err(error(
+                        format!("faults[{i}].by"),
+                        "clock_jump needs `by`, e.g. \"+3d\"",
+                    ))
+                }
+                (FaultKind::ClockJump, Some(_)) if fault.to.is_some() => {
+                    return Err(error(
+                        format!("faults[{i}].to"),
+                        "a clock_jump happens once, at `from`; it takes no `to`",
+                    ))
+                }
+                (FaultKind::ClockJump, Some(_)) if fault.percent.is_some() => {
+                    return Err(error(
+                        format!("faults[{i}].percent"),
+                        "a clock_jump always happens; it takes no `percent`",
+                    ))
                 }
                 (FaultKind::ClockJump, Some(_)) => {}
                 (_, Some(_)) => {
-                    return Err(error(format!("faults[{i}].by"), "only clock_jump takes `by`"))
+                    return Err(error(
+                        format!("faults[{i}].by"),
+                        "only clock_jump takes `by`",
+                    ))
                 }
                 (_, None) => {}
             }
@@ -287,13 +339,19 @@ impl Scenario {
         if let serde_json::Value::Object(fields) = &mut merged {
             for (key, value) in &self.config {
                 if !fields.contains_key(key) {
-                    return Err(error(format!("config.{key}"), "unknown configuration field"));
+                    return Err(error(
+                        format!("config.{key}"),
+                        "unknown configuration field",
+                    ));
                 }
                 fields.insert(key.clone(), value.clone());
             }
         }
         let config: Config = serde_path_to_error::deserialize(merged).map_err(|err| {
-            error(format!("config.{}", err.path()), err.into_inner().to_string())
+            error(
+                format!("config.{}", err.path()),
+                err.into_inner().to_string(),
+            )
         })?;
         config
             .validate()
@@ -347,20 +405,48 @@ mod tests {
     fn errors_name_the_field() {
         let cases = [
             (r#"{"duration": "12x"}"#, "duration"),
-            (r#"{"duration": "1h", "imds": {"rotation": "sometimes"}}"#, "imds.rotation"),
-            (r#"{"duration": "1h", "faults": [{"from": "0s", "kind": "meteor"}]}"#, "faults[0].kind"),
-            (r#"{"duration": "1h", "callers": [{"evry": "1m"}]}"#, "callers[0]"),
+            (
+                r#"{"duration": "1h", "imds": {"rotation": "sometimes"}}"#,
+                "imds.rotation",
+            ),
+            (
+                r#"{"duration": "1h", "faults": [{"from": "0s", "kind": "meteor"}]}"#,
+                "faults[0].kind",
+            ),
+            (
+                r#"{"duration": "1h", "callers": [{"evry": "1m"}]}"#,
+                "callers[0]",
+            ),
             (r#"{"duration": "1h", "bogus": 1}"#, ""),
-            (r#"{"duration": "1h", "config": {"request_timeot": "1s"}}"#, "config.request_timeot"),
-            (r#"{"duration": "1h", "config": {"attempts": 0}}"#, "config.attempts"),
-            (r#"{"duration": "1h", "config": {"request_timeout": "soon"}}"#, "config.request_timeout"),
-            (r#"{"duration": "1h", "faults": [{"from": "0s", "kind": "clock_jump"}]}"#, "faults[0].by"),
-            (r#"{"duration": "1h", "callers": [{"every": "1m", "burst": 3}]}"#, "callers[0]"),
+            (
+                r#"{"duration": "1h", "config": {"request_timeot": "1s"}}"#,
+                "config.request_timeot",
+            ),
+            (
+                r#"{"duration": "1h", "config": {"attempts": 0}}"#,
+                "config.attempts",
+            ),
+            (
+                r#"{"duration": "1h", "config": {"request_timeout": "soon"}}"#,
+                "config.request_timeout",
+            ),
+            (
+                r#"{"duration": "1h", "faults": [{"from": "0s", "kind": "clock_jump"}]}"#,
+                "faults[0].by",
+            ),
+            (
+                r#"{"duration": "1h", "callers": [{"every": "1m", "burst": 3}]}"#,
+                "callers[0]",
+            ),
+            (
+                r#"{"duration": "1h", "faults": [{"from": "0s", "to": "1m", "kind": "clock_jump", "by": "+1h"}]}"#,
+                "faults[0].to",
+            ),
         ];
         for (text, field) in cases {
             let err = Scenario::from_json(text).unwrap_err();
             assert!(err.field.starts_with(field), "{text}: got {err}");
-            if field == "" {
+            if field.is_empty() {
                 assert!(err.problem.contains("bogus"), "{err}");
             }
         }

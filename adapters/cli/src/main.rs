@@ -4,10 +4,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config_cmd;
+mod mock;
 mod simulate;
 
 #[derive(Parser)]
-#[command(name = "credstate", version, about = "Keep AWS temporary credentials valid")]
+#[command(
+    name = "credstate",
+    version,
+    about = "Keep AWS temporary credentials valid"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,13 +21,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show the configuration resolved from the environment and the AWS config
+    /// file, and where each value came from.
+    Config(config_cmd::Args),
     /// Run a scenario (default: the built-in one) against credstate and the seed policy.
     Simulate(simulate::Args),
+    /// Run a mock IMDS (and container credentials endpoint) on loopback until Ctrl-C.
+    MockImds(mock::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Config(args) => config_cmd::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::MockImds(args) => mock::run(args),
     }
 }
