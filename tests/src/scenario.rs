@@ -12,11 +12,25 @@
 //!             {"from": "2h", "kind": "clock_jump", "by": "+3d"}],
 //!  "config": {}}
 //! ```
+//!
+//! A scenario whose `config` selects the container source (ECS, EKS Pod
+//! Identity) runs against the simulated container agent instead, described
+//! by an optional `container` section:
+//!
+//! ```json
+//! {"duration": "12h",
+//!  "callers": [{"every": "1m"}],
+//!  "container": {"credential_lifetime": "6h", "rotation": "late", "latency": "3ms",
+//!                "token_rotation": "1h", "token_grace": "1m"},
+//!  "faults": [{"from": "3h", "to": "3h5m", "kind": "token_file_missing"}],
+//!  "config": {"container": {"uri": "http://169.254.170.23/v1/credentials",
+//!             "auth": {"token_file": "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"}}}}
+//! ```
 
 use std::fmt;
 use std::time::Duration;
 
-use credstate::{parse_duration, serde_duration, Config};
+use credstate::{parse_duration, serde_duration, Config, ContainerAuth, ContainerSource};
 use serde::{de, Deserialize, Deserializer};
 
 /// A scenario file that could not be used; names the field.
@@ -67,6 +81,11 @@ pub struct Scenario {
     /// How the simulated IMDS behaves when healthy.
     #[serde(default)]
     pub imds: ImdsModel,
+    /// How the simulated container agent and token file behave when healthy;
+    /// only for scenarios whose `config.container` selects that source
+    /// (absent: the defaults of [`ContainerModel`]).
+    #[serde(default)]
+    pub container: Option<ContainerModel>,
     /// Faults, each over a span of time (or at an instant for `clock_jump`).
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -149,6 +168,57 @@ impl Default for ImdsModel {
     }
 }
 
+/// The healthy behaviour of the simulated container credentials agent (ECS,
+/// EKS Pod Identity) and of the authorization token file it checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerModel {
+    /// Lifetime of each new set of credentials.
+    #[serde(with = "serde_duration")]
+    pub credential_lifetime: Duration,
+    /// Rotation model (as IMDS's: `late` rotates 5 min before expiry).
+    pub rotation: Rotation,
+    /// Time to answer each request.
+    #[serde(with = "serde_duration")]
+    pub latency: Duration,
+    /// The token file's contents change this often (as EKS rotates the
+    /// projected service account token); absent: never. Only with
+    /// `config.container.auth.token_file`.
+    #[serde(with = "option_duration")]
+    pub token_rotation: Option<Duration>,
+    /// How long after a rotation the agent still accepts the previous token
+    /// (absent: [`ContainerModel::DEFAULT_TOKEN_GRACE`]). Only with
+    /// `token_rotation`.
+    #[serde(with = "option_duration")]
+    pub token_grace: Option<Duration>,
+}
+
+impl ContainerModel {
+    /// One minute: longer than any fetch sequence (whose retries reuse the
+    /// token read at its start), far shorter than EKS, whose old tokens stay
+    /// valid for hours — so a client that keeps a token instead of reading
+    /// the file before each fetch is refused.
+    pub const DEFAULT_TOKEN_GRACE: Duration = Duration::from_secs(60);
+
+    /// The grace period in force.
+    #[must_use]
+    pub fn token_grace(&self) -> Duration {
+        self.token_grace.unwrap_or(Self::DEFAULT_TOKEN_GRACE)
+    }
+}
+
+impl Default for ContainerModel {
+    fn default() -> Self {
+        ContainerModel {
+            credential_lifetime: Duration::from_secs(6 * 3600),
+            rotation: Rotation::Late,
+            latency: Duration::from_millis(3),
+            token_rotation: None,
+            token_grace: None,
+        }
+    }
+}
+
 /// The kinds of fault the simulated (and mock) IMDS can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,6 +246,9 @@ pub enum FaultKind {
     TokenTimeout,
     /// The host's wall clock jumps by `by` at `from`.
     ClockJump,
+    /// The container authorization token file is missing: reading it fails
+    /// with "no such file" (container scenarios with a token file only).
+    TokenFileMissing,
 }
 
 /// One fault over `[from, to)`; `clock_jump` happens once at `from`.
@@ -213,6 +286,7 @@ impl FaultKind {
             FaultKind::TokenUnsupported => "token_unsupported",
             FaultKind::TokenTimeout => "token_timeout",
             FaultKind::ClockJump => "clock_jump",
+            FaultKind::TokenFileMissing => "token_file_missing",
         }
     }
 }
@@ -220,6 +294,14 @@ impl FaultKind {
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl FaultKind {
+    /// Whether the kind acts on the IMDS token request only.
+    #[must_use]
+    pub fn is_imds_token_fault(self) -> bool {
+        matches!(self, FaultKind::TokenUnsupported | FaultKind::TokenTimeout)
     }
 }
 
@@ -292,6 +374,7 @@ impl Scenario {
         if self.imds.credential_lifetime < Duration::from_secs(120) {
             return Err(error("imds.credential_lifetime", "must be at least 2m"));
         }
+        let config = self.credstate_config()?;
         for (i, fault) in self.faults.iter().enumerate() {
             match (fault.kind, fault.by) {
                 (FaultKind::ClockJump, None) => {
@@ -328,8 +411,94 @@ impl Scenario {
                 return Err(error(format!("faults[{i}].percent"), "must be at most 100"));
             }
         }
-        self.credstate_config()?;
+        match &config.container {
+            Some(source) => self.validate_container(source),
+            None => self.validate_imds_only(),
+        }
+    }
+
+    /// A container scenario: the agent's model, and faults it can play.
+    fn validate_container(&self, source: &ContainerSource) -> Result<(), ScenarioError> {
+        if self.imds != ImdsModel::default() {
+            return Err(error(
+                "imds",
+                "this scenario's config selects the container source (config.container): \
+                 describe the agent under `container`, not `imds`",
+            ));
+        }
+        let model = self.container_model();
+        if model.credential_lifetime < Duration::from_secs(120) {
+            return Err(error(
+                "container.credential_lifetime",
+                "must be at least 2m",
+            ));
+        }
+        let reads_token_file = matches!(source.auth, ContainerAuth::TokenFile(_));
+        match model.token_rotation {
+            Some(every) if every.is_zero() => {
+                return Err(error("container.token_rotation", "must be more than zero"))
+            }
+            Some(_) if !reads_token_file => {
+                return Err(error(
+                    "container.token_rotation",
+                    "only a token file rotates: config.container.auth is not {\"token_file\": …}",
+                ))
+            }
+            None if model.token_grace.is_some() => {
+                return Err(error(
+                    "container.token_grace",
+                    "a grace period needs `token_rotation`",
+                ))
+            }
+            _ => {}
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if fault.kind.is_imds_token_fault() {
+                return Err(error(
+                    format!("faults[{i}].kind"),
+                    format!(
+                        "{} acts on the IMDS token request; this scenario fetches from the \
+                         container agent (config.container)",
+                        fault.kind
+                    ),
+                ));
+            }
+            if fault.kind == FaultKind::TokenFileMissing && !reads_token_file {
+                return Err(error(
+                    format!("faults[{i}].kind"),
+                    "token_file_missing needs a token file: config.container.auth is not \
+                     {\"token_file\": …}",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// An IMDS scenario: nothing that only a container scenario can use.
+    fn validate_imds_only(&self) -> Result<(), ScenarioError> {
+        if self.container.is_some() {
+            return Err(error(
+                "container",
+                "the container agent is simulated only when `config.container` selects the \
+                 container source, e.g. {\"uri\": \"http://169.254.170.2/v2/credentials/…\"}",
+            ));
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if fault.kind == FaultKind::TokenFileMissing {
+                return Err(error(
+                    format!("faults[{i}].kind"),
+                    "token_file_missing needs a container scenario whose \
+                     config.container.auth reads a token file",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The container agent's model: the `container` section, or its defaults.
+    #[must_use]
+    pub fn container_model(&self) -> ContainerModel {
+        self.container.clone().unwrap_or_default()
     }
 
     /// credstate's configuration: the defaults with this scenario's overrides.
@@ -399,6 +568,86 @@ mod tests {
     #[test]
     fn the_default_scenario_parses() {
         Scenario::from_json(DEFAULT_SCENARIO).unwrap();
+    }
+
+    const EKS_CONFIG: &str = r#""config": {"container": {"uri": "http://169.254.170.23/v1/credentials",
+        "auth": {"token_file": "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"}}}"#;
+    const ECS_CONFIG: &str =
+        r#""config": {"container": {"uri": "http://169.254.170.2/v2/credentials/abc"}}"#;
+
+    #[test]
+    fn a_container_scenario_parses_with_or_without_its_agent_section() {
+        let bare = Scenario::from_json(&format!(r#"{{"duration": "1h", {ECS_CONFIG}}}"#)).unwrap();
+        assert_eq!(bare.container_model(), ContainerModel::default());
+        let eks = Scenario::from_json(&format!(
+            r#"{{"duration": "1h", "container": {{"token_rotation": "10m", "latency": "1ms"}},
+                "faults": [{{"from": "5m", "to": "6m", "kind": "token_file_missing"}}], {EKS_CONFIG}}}"#
+        ))
+        .unwrap();
+        let model = eks.container_model();
+        assert_eq!(model.token_rotation, Some(Duration::from_secs(600)));
+        assert_eq!(model.token_grace(), ContainerModel::DEFAULT_TOKEN_GRACE);
+        assert_eq!(eks.faults[0].kind.name(), "token_file_missing");
+    }
+
+    #[test]
+    fn container_scenario_errors_name_the_field() {
+        let cases = [
+            (
+                format!(r#"{{"duration": "1h", "imds": {{"latency": "9ms"}}, {ECS_CONFIG}}}"#),
+                "imds",
+            ),
+            (
+                r#"{"duration": "1h", "container": {"latency": "1ms"}}"#.to_string(),
+                "container",
+            ),
+            (
+                format!(r#"{{"duration": "1h", "container": {{"token_rotation": "1h"}}, {ECS_CONFIG}}}"#),
+                "container.token_rotation",
+            ),
+            (
+                format!(r#"{{"duration": "1h", "container": {{"token_rotation": "0"}}, {EKS_CONFIG}}}"#),
+                "container.token_rotation",
+            ),
+            (
+                format!(r#"{{"duration": "1h", "container": {{"token_grace": "1m"}}, {EKS_CONFIG}}}"#),
+                "container.token_grace",
+            ),
+            (
+                format!(r#"{{"duration": "1h", "container": {{"credential_lifetime": "1m"}}, {EKS_CONFIG}}}"#),
+                "container.credential_lifetime",
+            ),
+            (
+                format!(r#"{{"duration": "1h", "container": {{"rotaton": "late"}}, {EKS_CONFIG}}}"#),
+                "container.rotaton",
+            ),
+            (
+                format!(
+                    r#"{{"duration": "1h", "faults": [{{"from": "0s", "kind": "token_timeout"}}], {EKS_CONFIG}}}"#
+                ),
+                "faults[0].kind",
+            ),
+            (
+                format!(
+                    r#"{{"duration": "1h", "faults": [{{"from": "0s", "kind": "token_file_missing"}}], {ECS_CONFIG}}}"#
+                ),
+                "faults[0].kind",
+            ),
+            (
+                r#"{"duration": "1h", "faults": [{"from": "0s", "kind": "token_file_missing"}]}"#
+                    .to_string(),
+                "faults[0].kind",
+            ),
+            (
+                r#"{"duration": "1h", "config": {"container": {"uri": "http://example.com/creds"}}}"#
+                    .to_string(),
+                "config.container.uri",
+            ),
+        ];
+        for (text, field) in cases {
+            let err = Scenario::from_json(&text).unwrap_err();
+            assert_eq!(err.field, field, "{text}: got {err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use credstate::{format_duration, Event};
 use credstate_tests::scenario::Scenario;
+use credstate_tests::sim::container::ContainerStats;
 use credstate_tests::sim::{simulate, CallOutcome, PolicyKind, Run};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -396,5 +397,182 @@ proptest! {
     fn static_stability_bridges_any_outage_shorter_than_its_bound(json in bridgeable_outage_scenario()) {
         let run = run(&json, PolicyKind::Default);
         prop_assert_eq!(run.metrics.rejected, 0);
+    }
+}
+
+// ----- the container source (ECS, EKS Pod Identity) ----------------------
+
+const CONTAINER_KINDS: [&str; 8] = [
+    "http_500",
+    "http_503",
+    "http_429",
+    "timeout",
+    "refused",
+    "bad_json",
+    "expired_credentials",
+    "token_file_missing",
+];
+
+/// A container source, as configured, and the token file's rotation period
+/// when it reads one.
+#[derive(Debug, Clone)]
+struct ContainerSource {
+    config: &'static str,
+    token_rotation: Option<&'static str>,
+}
+
+const EKS_SOURCE: &str = r#""container": {"uri": "http://169.254.170.23/v1/credentials",
+    "auth": {"token_file": "/var/run/secrets/eks-pod-identity-token"}}"#;
+const ECS_SOURCE: &str = r#""container": {"uri": "http://169.254.170.2/v2/credentials/3f1c9a52"}"#;
+const LOOPBACK_SOURCE: &str =
+    r#""container": {"uri": "http://127.0.0.1:9911/creds", "auth": {"token": "tok"}}"#;
+
+/// EKS with a rotating token file, ECS without authorization, or a loopback
+/// agent with a configured token.
+fn container_source() -> impl Strategy<Value = ContainerSource> {
+    prop_oneof![
+        prop::sample::select(vec!["5m", "20m", "1h"]).prop_map(|every| ContainerSource {
+            config: EKS_SOURCE,
+            token_rotation: Some(every),
+        }),
+        prop::sample::select(vec![ECS_SOURCE, LOOPBACK_SOURCE]).prop_map(|config| {
+            ContainerSource {
+                config,
+                token_rotation: None,
+            }
+        }),
+    ]
+}
+
+/// Anything a container scenario can hold: faults of every kind that acts
+/// on an agent or a token file, clock jumps either way, either stability.
+fn any_container_scenario() -> impl Strategy<Value = String> {
+    (60u64..240).prop_flat_map(|duration| {
+        (
+            any::<u64>(),
+            lifetime(),
+            rotation(),
+            0u64..40,
+            prop::collection::vec(caller(), 1..4),
+            prop::collection::vec(fault(&CONTAINER_KINDS, duration), 0..5),
+            prop::collection::vec(clock_jump(duration), 0..3),
+            container_source(),
+            prop::sample::select(vec!["", r#""stability": "strict", "#]),
+        )
+            .prop_map(
+                move |(seed, lifetime, rotation, latency, callers, faults, jumps, source, stability)| {
+                    let reads_file = source.token_rotation.is_some();
+                    let token_rotation = source
+                        .token_rotation
+                        .map_or(String::new(), |every| format!(r#", "token_rotation": "{every}""#));
+                    let mut faults: Vec<String> = faults
+                        .into_iter()
+                        .filter(|fault| reads_file || !fault.contains("token_file_missing"))
+                        .collect();
+                    faults.extend(jumps);
+                    format!(
+                        r#"{{"duration": "{}", "seed": {seed},
+  "callers": [{}],
+  "container": {{"credential_lifetime": "{lifetime}", "rotation": "{rotation}", "latency": "{}"{token_rotation}}},
+  "faults": [{}],
+  "config": {{{stability}{}}}}}"#,
+                        text(duration * MINUTE),
+                        callers.join(", "),
+                        text(latency),
+                        faults.join(", "),
+                        source.config
+                    )
+                },
+            )
+    })
+}
+
+fn container_stats(run: &Run) -> ContainerStats {
+    run.container
+        .expect("a container scenario runs against the agent")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn container_scenarios_keep_the_core_invariants(json in any_container_scenario()) {
+        let policy = credstate_policy(&json);
+        let run = run(&json, policy);
+        let agent = container_stats(&run);
+        prop_assert_eq!(run.metrics.requests, agent.requests);
+        prop_assert_eq!(run.imds.requests, 0);
+        // The token is read afresh for every fetch, so the agent never
+        // refuses it (its grace period outlasts any one fetch's retries).
+        prop_assert_eq!(agent.auth_refusals(), 0, "{:?}", agent);
+        let mut open: Option<u64> = None;
+        let mut last_start: Option<(u64, credstate::Timestamp)> = None;
+        let mut starts = 0u64;
+        for (entry, event) in run.credstate_events() {
+            match event {
+                Event::FetchStarted { .. } => {
+                    prop_assert!(open.is_none(), "a fetch started at {} while one from {:?} ran", entry.t_ms, open);
+                    open = Some(entry.t_ms);
+                    if let Some((t0, wall0)) = last_start {
+                        let apart = (entry.t_ms - t0).max(entry.wall.millis_since(wall0).max(0) as u64);
+                        prop_assert!(apart >= SECOND, "fetches at {} and {} ms", t0, entry.t_ms);
+                    }
+                    last_start = Some((entry.t_ms, entry.wall));
+                    starts += 1;
+                }
+                Event::CredentialsReceived { .. } | Event::FetchFailed { .. } => open = None,
+                Event::StaticStabilityExtended { expired_at, until }
+                | Event::ServingExpired { expired_at, until } => {
+                    prop_assert_eq!(policy, PolicyKind::Default, "strict mode extended");
+                    prop_assert!(
+                        entry.wall.millis_since(*expired_at) >= -EXPIRY_BUFFER_MS,
+                        "{} at {}: credentials still usable", event, entry.wall
+                    );
+                    prop_assert!(*until > entry.wall, "{} at {}", event, entry.wall);
+                }
+                _ => {}
+            }
+        }
+        if json.contains("token_file") {
+            prop_assert_eq!(agent.token_file_reads, starts);
+        } else {
+            prop_assert_eq!(agent.token_file_reads, 0);
+        }
+        for call in &run.calls {
+            if let CallOutcome::Served { expiration, marked_expired, .. } = &call.outcome {
+                let wall = call.answered_wall.unwrap();
+                let past_usable = wall.millis_since(*expiration) >= -EXPIRY_BUFFER_MS;
+                prop_assert!(
+                    !past_usable || *marked_expired,
+                    "call at {} ms served credentials expiring {expiration} at {wall} unannounced",
+                    call.asked_ms
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_policy_that_can_runs_any_container_scenario_to_the_end(json in any_container_scenario()) {
+        let scenario = Scenario::from_json(&json).unwrap();
+        let config = scenario.credstate_config().unwrap();
+        for policy in PolicyKind::ALL {
+            if let Some(reason) = policy.cannot_run(&config) {
+                prop_assert!(!policy.is_credstate(), "{}", reason);
+                prop_assert!(simulate(&scenario, policy).is_err());
+                continue;
+            }
+            let run = run(&json, policy);
+            let metrics = run.metrics;
+            prop_assert_eq!(
+                metrics.served + metrics.rejected + metrics.unanswered,
+                run.calls.len() as u64
+            );
+            prop_assert_eq!(metrics.requests, container_stats(&run).requests);
+            prop_assert!(metrics.served_expired <= metrics.served);
+            prop_assert!(
+                !run.timeline.iter().any(|entry| entry.entry.name() == "client_misuse"),
+                "{policy} refused an input"
+            );
+        }
     }
 }

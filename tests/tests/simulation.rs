@@ -430,3 +430,237 @@ fn a_scenario_with_more_calls_than_the_harness_can_hold_is_refused() {
     assert_eq!(planned_calls(&every_minute), 60);
     assert_eq!(run(&every_minute, PolicyKind::Default).calls.len(), 60);
 }
+
+// ----- container source (ECS, EKS Pod Identity) --------------------------
+
+const EKS_TOKEN_FILE: &str =
+    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token";
+
+/// An EKS Pod Identity scenario: the agent at 169.254.170.23 and a token file.
+fn eks_scenario(body: &str) -> Scenario {
+    scenario(&format!(
+        r#"{{{body},
+            "config": {{"container": {{"uri": "http://169.254.170.23/v1/credentials",
+                       "auth": {{"token_file": "{EKS_TOKEN_FILE}"}}}}}}}}"#
+    ))
+}
+
+/// An ECS scenario: the relative-URI form, no authorization.
+fn ecs_scenario(body: &str) -> Scenario {
+    scenario(&format!(
+        r#"{{{body},
+            "config": {{"container": {{"uri": "http://169.254.170.2/v2/credentials/3f1c9a52"}}}}}}"#
+    ))
+}
+
+fn rejected_cause_names(run: &Run) -> Vec<&'static str> {
+    run.credstate_events()
+        .filter_map(|(_, event)| match event {
+            Event::Rejected { cause } => Some(cause.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_container_source_is_served_through_an_outage_across_expiry_by_static_stability() {
+    let scenario = eks_scenario(
+        r#""duration": "3h", "seed": 17, "callers": [{"every": "20s"}],
+           "container": {"credential_lifetime": "1h", "rotation": "late", "token_rotation": "15m"},
+           "faults": [{"from": "50m", "to": "1h25m", "kind": "http_503"}]"#,
+    );
+    let credstate = run(&scenario, PolicyKind::Default);
+    let agent = credstate.container.expect("a container run");
+    // Every request went to the container agent, none to IMDS.
+    assert_eq!(credstate.metrics.requests, agent.requests);
+    assert_eq!(credstate.imds.requests, 0);
+    assert!(agent.faulted > 0, "{agent:?}");
+    // The 1 h credentials expired 10 min into the outage; static stability
+    // kept serving them, each such call announced, and nothing was refused.
+    assert_eq!(credstate.metrics.rejected, 0, "{:?}", credstate.metrics);
+    assert!(
+        credstate.metrics.served_expired > 0,
+        "{:?}",
+        credstate.metrics
+    );
+    assert_eq!(credstate.metrics.unanswered, 0);
+    for call in &credstate.calls {
+        if let CallOutcome::Served {
+            expired: true,
+            marked_expired,
+            ..
+        } = call.outcome
+        {
+            assert!(marked_expired, "{call:?} was not announced");
+        }
+    }
+    // Expired credentials are retried at least every 30 s (the urgent
+    // backoff cap), so fresh ones follow the outage's end within that.
+    let soon_after = 85 * MINUTE..85 * MINUTE + 35_000;
+    assert!(
+        new_credentials_at(&credstate)
+            .iter()
+            .any(|t| soon_after.contains(t)),
+        "no fresh credentials soon after the outage's end: {:?}",
+        new_credentials_at(&credstate)
+    );
+    // Strict mode refuses the expired credentials instead.
+    let strict = run(&scenario, PolicyKind::Strict);
+    assert!(strict.metrics.rejected > 0, "{:?}", strict.metrics);
+    assert_eq!(strict.metrics.served_expired, 0);
+}
+
+#[test]
+fn a_rotating_token_file_is_read_afresh_for_every_fetch() {
+    let scenario = eks_scenario(
+        r#""duration": "4h", "seed": 29, "callers": [{"every": "30s"}, {"burst": 50, "at": "2h"}],
+           "container": {"credential_lifetime": "15m", "rotation": "fresh",
+                         "token_rotation": "10m", "token_grace": "0s"}"#,
+    );
+    let credstate = run(&scenario, PolicyKind::Default);
+    let agent = credstate.container.expect("a container run");
+    let fetches = fetch_starts(&credstate);
+    // The agent accepts only the file's current token (no grace): had any
+    // fetch sent a token read before a rotation, it would have been refused.
+    assert!(agent.token_rotations >= 20, "{agent:?}");
+    assert_eq!(agent.auth_refusals(), 0, "{agent:?}");
+    assert_eq!(agent.stale_token, 0);
+    // One read per fetch sequence, in at least as many token generations as
+    // the run had rotations.
+    assert_eq!(agent.token_file_reads, fetches.len() as u64);
+    let generations: std::collections::BTreeSet<u64> =
+        fetches.iter().map(|(t, _)| t / (10 * MINUTE)).collect();
+    assert!(generations.len() >= 20, "{generations:?}");
+    assert_eq!(credstate.metrics.rejected, 0);
+    assert_eq!(credstate.metrics.served_expired, 0);
+    assert_eq!(credstate.metrics.served, credstate.calls.len() as u64);
+}
+
+#[test]
+fn a_missing_token_file_gives_the_typed_error_and_never_costs_held_credentials() {
+    let scenario = eks_scenario(
+        r#""duration": "2h", "seed": 41, "callers": [{"every": "15s"}],
+           "container": {"credential_lifetime": "1h", "rotation": "late", "token_rotation": "20m"},
+           "faults": [{"from": "0s", "to": "2m", "kind": "token_file_missing"},
+                      {"from": "40m", "to": "1h20m", "kind": "token_file_missing"}]"#,
+    );
+    let credstate = run(&scenario, PolicyKind::Default);
+    // Cold, with no file: callers learn why at once, by its typed cause.
+    let causes = rejected_cause_names(&credstate);
+    assert!(!causes.is_empty());
+    assert!(
+        causes.iter().all(|name| *name == "TokenFileUnreadable"),
+        "{causes:?}"
+    );
+    for call in &credstate.calls {
+        match &call.outcome {
+            CallOutcome::Rejected { cause } => {
+                assert!(call.asked_ms < 2 * MINUTE + 10_000, "{call:?}");
+                assert!(call.answered_ms == Some(call.asked_ms), "{call:?}");
+                assert!(
+                    cause.contains(EKS_TOKEN_FILE) && cause.contains("no such file"),
+                    "{cause}"
+                );
+            }
+            // Later, the refreshes that cannot read the file fail, but the
+            // credentials held keep being served: valid ones until they
+            // expire, then under static stability, announced.
+            CallOutcome::Served {
+                expired,
+                marked_expired,
+                ..
+            } => assert!(!expired || *marked_expired, "{call:?}"),
+            CallOutcome::Unanswered => panic!("{call:?} unanswered"),
+        }
+    }
+    let unreadable_while_held = credstate
+        .credstate_events()
+        .filter(|(entry, event)| {
+            entry.t_ms >= 40 * MINUTE
+                && matches!(event, Event::FetchFailed { cause, .. } if cause.name() == "TokenFileUnreadable")
+        })
+        .count();
+    assert!(unreadable_while_held > 0, "no refresh met the missing file");
+    assert!(credstate.metrics.served_expired > 0);
+    let agent = credstate.container.unwrap();
+    assert!(agent.faulted > 0);
+    assert_eq!(agent.auth_refusals(), 0);
+}
+
+#[test]
+fn java_v1_runs_an_ecs_task_role_but_refuses_an_eks_token_file() {
+    let ecs = ecs_scenario(
+        r#""duration": "7h", "seed": 5, "callers": [{"every": "1m"}],
+           "container": {"credential_lifetime": "6h", "rotation": "late"},
+           "faults": [{"from": "5h50m", "to": "6h10m", "kind": "http_500"}]"#,
+    );
+    let java = run(&ecs, PolicyKind::JavaV1);
+    let credstate = run(&ecs, PolicyKind::Default);
+    assert_eq!(java.metrics.requests, java.container.unwrap().requests);
+    // Within its 15-minute window each caller refetches, retries five times
+    // at once and throws; credstate bridges the outage.
+    assert!(java.metrics.rejected >= 15, "{:?}", java.metrics);
+    assert!(java.entries_named("attempt_failed").count() >= 5 * 15);
+    assert_eq!(credstate.metrics.rejected, 0, "{:?}", credstate.metrics);
+    // Six requests (one and five retries) per failed fetch.
+    let failed_fetches = java.entries_named("fetch_failed").count() as u64;
+    assert!(
+        java.metrics.requests >= 6 * failed_fetches,
+        "{:?}",
+        java.metrics
+    );
+
+    let eks = eks_scenario(r#""duration": "1h", "callers": [{"every": "1m"}]"#);
+    for policy in [PolicyKind::JavaV1, PolicyKind::JavaV1Async] {
+        assert!(policy
+            .cannot_run(&eks.credstate_config().unwrap())
+            .is_some());
+        let err = simulate(&eks, policy).unwrap_err();
+        assert_eq!(err.field, "config.container");
+        assert!(err.problem.contains(policy.name()), "{err}");
+        assert!(err.problem.contains("token file"), "{err}");
+    }
+    let err = simulate(&ecs, PolicyKind::JavaV1Async).unwrap_err();
+    assert!(err.problem.contains("no async refresh"), "{err}");
+}
+
+#[test]
+fn no_container_secret_reaches_the_timeline() {
+    let scenarios = [
+        eks_scenario(
+            r#""duration": "4h", "seed": 13, "callers": [{"every": "5m"}],
+               "container": {"credential_lifetime": "1h", "rotation": "fresh", "token_rotation": "20m",
+                             "token_grace": "0s"},
+               "faults": [{"from": "1h", "to": "1h20m", "kind": "bad_json"},
+                          {"from": "2h", "to": "2h20m", "kind": "expired_credentials"},
+                          {"from": "3h", "to": "3h10m", "kind": "token_file_missing"}]"#,
+        ),
+        scenario(
+            r#"{"duration": "2h", "seed": 13, "callers": [{"every": "5m"}],
+                "faults": [{"from": "1h", "to": "1h20m", "kind": "http_500"}],
+                "config": {"container": {"uri": "http://127.0.0.1:9911/creds",
+                           "auth": {"token": "sim-configured-container-token"}}}}"#,
+        ),
+    ];
+    for scenario in &scenarios {
+        let config = scenario.credstate_config().unwrap();
+        for policy in PolicyKind::ALL
+            .into_iter()
+            .filter(|policy| policy.cannot_run(&config).is_none())
+        {
+            let run = run(scenario, policy);
+            assert!(run.metrics.served > 0, "{policy}: {:?}", run.metrics);
+            for entry in &run.timeline {
+                let printed = format!("{entry} {entry:?} {}", entry.to_json());
+                for secret in [
+                    "sim-secret-access-key",
+                    "sim-session-token",
+                    "sim-container-token",
+                    "sim-configured-container-token",
+                ] {
+                    assert!(!printed.contains(secret), "{policy}: {printed}");
+                }
+            }
+        }
+    }
+}

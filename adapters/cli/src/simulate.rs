@@ -6,9 +6,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use credstate::format_duration;
+use credstate::{format_duration, Config, ContainerAuth, ContainerSource};
 use credstate_tests::scenario::{
-    Caller, Fault, FaultKind, Rotation, Scenario, TokenSupport, DEFAULT_SCENARIO,
+    Caller, ContainerModel, Fault, FaultKind, Rotation, Scenario, TokenSupport, DEFAULT_SCENARIO,
 };
 use credstate_tests::sim::timeline::{clock_time, format_signed_ms};
 use credstate_tests::sim::{digest, simulate, PolicyKind, Run};
@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE.json")]
     scenario: Option<PathBuf>,
     /// Run only this policy: default, strict, java-v1 or java-v1-async.
-    /// Without it, default and java-v1 run side by side.
+    /// Without it, default and java-v1 run side by side (java-v1 only where
+    /// the seed system can serve the scenario's source).
     #[arg(long, value_name = "POLICY")]
     policy: Option<PolicyKind>,
     /// Output: a condensed timeline and a summary table, or one JSON object
@@ -71,9 +72,34 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let policies = match args.policy {
-        Some(policy) => vec![policy],
-        None => vec![PolicyKind::Default, PolicyKind::JavaV1],
+    let config = match scenario.credstate_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("credstate simulate: {label}: {err}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let (policies, skipped) = match args.policy {
+        Some(policy) => match policy.cannot_run(&config) {
+            None => (vec![policy], Vec::new()),
+            Some(reason) => {
+                eprintln!(
+                    "credstate simulate: {label}: the {policy} policy cannot run this scenario: {reason}"
+                );
+                return ExitCode::from(USAGE);
+            }
+        },
+        None => {
+            let (run, skipped): (Vec<_>, Vec<_>) = [PolicyKind::Default, PolicyKind::JavaV1]
+                .into_iter()
+                .map(|policy| (policy, policy.cannot_run(&config)))
+                .partition(|(_, reason)| reason.is_none());
+            let skipped: Vec<(PolicyKind, String)> = skipped
+                .into_iter()
+                .filter_map(|(policy, reason)| Some((policy, reason?)))
+                .collect();
+            (run.into_iter().map(|(policy, _)| policy).collect(), skipped)
+        }
     };
     let mut runs = Vec::new();
     for policy in policies {
@@ -89,8 +115,14 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let written = match args.format {
-        Format::Text => write_text(&mut out, &label, &scenario, &runs),
-        Format::Jsonl => write_jsonl(&mut out, &runs),
+        Format::Text => write_text(&mut out, &label, &scenario, &config, &skipped, &runs),
+        Format::Jsonl => {
+            // Keep stdout pure JSON lines; say what did not run on stderr.
+            for (policy, reason) in &skipped {
+                eprintln!("credstate simulate: note: {policy} not run: {reason}");
+            }
+            write_jsonl(&mut out, &runs)
+        }
     }
     .and_then(|()| out.flush());
     match written {
@@ -132,16 +164,21 @@ fn write_text(
     out: &mut impl Write,
     label: &str,
     scenario: &Scenario,
+    config: &Config,
+    skipped: &[(PolicyKind, String)],
     runs: &[Run],
 ) -> io::Result<()> {
-    write!(out, "{}", describe(label, scenario))?;
+    write!(out, "{}", describe(label, scenario, config))?;
+    for (policy, reason) in skipped {
+        writeln!(out, "  {policy}: not run — {reason}")?;
+    }
     for run in runs {
         writeln!(out)?;
         writeln!(
             out,
             "── {}: {} ──",
             run.policy.name(),
-            run.policy.description()
+            run.policy.description_for(config)
         )?;
         let lines = digest(&run.timeline);
         if lines.is_empty() {
@@ -156,7 +193,7 @@ fn write_text(
     write!(out, "{}", summary_table(runs))
 }
 
-fn describe(label: &str, scenario: &Scenario) -> String {
+fn describe(label: &str, scenario: &Scenario, config: &Config) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -174,26 +211,18 @@ fn describe(label: &str, scenario: &Scenario) -> String {
             callers.join("; ")
         }
     );
-    let imds = &scenario.imds;
-    let mut traits = vec![
-        format!("{} credentials", format_duration(imds.credential_lifetime)),
-        match imds.rotation {
-            Rotation::Late => String::from("rotated late (5 min before expiry)"),
-            Rotation::Fresh => String::from("new on every fetch"),
-        },
-        match imds.token {
-            TokenSupport::Supported => String::from("IMDSv2 tokens"),
-            TokenSupport::Unsupported => String::from("no IMDSv2 (token PUT answers 404)"),
-        },
-    ];
-    if imds.v1_disabled {
-        traits.push(String::from("IMDSv1 disabled"));
+    match &config.container {
+        Some(source) => {
+            let _ = writeln!(
+                text,
+                "  agent:   {}",
+                describe_agent(source, &scenario.container_model())
+            );
+        }
+        None => {
+            let _ = writeln!(text, "  IMDS:    {}", describe_imds(scenario));
+        }
     }
-    if !imds.extended_api {
-        traits.push(String::from("no extended API"));
-    }
-    traits.push(format!("latency {}", format_duration(imds.latency)));
-    let _ = writeln!(text, "  IMDS:    {}", traits.join(", "));
     let faults: Vec<String> = scenario.faults.iter().map(describe_fault).collect();
     let _ = writeln!(
         text,
@@ -208,11 +237,72 @@ fn describe(label: &str, scenario: &Scenario) -> String {
         let overrides: Vec<String> = scenario
             .config
             .iter()
-            .map(|(key, value)| format!("{key}={value}"))
+            .map(|(key, value)| format!("{key}={}", describe_override(key, value)))
             .collect();
         let _ = writeln!(text, "  config:  {}", overrides.join(", "));
     }
     text
+}
+
+/// A configuration override as shown: the container source without its
+/// token, which is a secret.
+fn describe_override(key: &str, value: &serde_json::Value) -> String {
+    let mut value = value.clone();
+    if key == "container" {
+        if let Some(token) = value.pointer_mut("/auth/token") {
+            *token = serde_json::Value::from("<redacted>");
+        }
+    }
+    value.to_string()
+}
+
+fn describe_rotation(rotation: Rotation) -> String {
+    match rotation {
+        Rotation::Late => String::from("rotated late (5 min before expiry)"),
+        Rotation::Fresh => String::from("new on every fetch"),
+    }
+}
+
+fn describe_agent(source: &ContainerSource, model: &ContainerModel) -> String {
+    let mut traits = vec![
+        format!("container credentials agent at {}", source.uri),
+        match &source.auth {
+            ContainerAuth::TokenFile(path) => match model.token_rotation {
+                Some(every) => format!(
+                    "token file {path} rotated every {} (previous token accepted for {})",
+                    format_duration(every),
+                    format_duration(model.token_grace())
+                ),
+                None => format!("token file {path}"),
+            },
+            ContainerAuth::Token(_) => String::from("a configured authorization token"),
+            _ => String::from("no authorization"),
+        },
+        format!("{} credentials", format_duration(model.credential_lifetime)),
+        describe_rotation(model.rotation),
+    ];
+    traits.push(format!("latency {}", format_duration(model.latency)));
+    traits.join(", ")
+}
+
+fn describe_imds(scenario: &Scenario) -> String {
+    let imds = &scenario.imds;
+    let mut traits = vec![
+        format!("{} credentials", format_duration(imds.credential_lifetime)),
+        describe_rotation(imds.rotation),
+        match imds.token {
+            TokenSupport::Supported => String::from("IMDSv2 tokens"),
+            TokenSupport::Unsupported => String::from("no IMDSv2 (token PUT answers 404)"),
+        },
+    ];
+    if imds.v1_disabled {
+        traits.push(String::from("IMDSv1 disabled"));
+    }
+    if !imds.extended_api {
+        traits.push(String::from("no extended API"));
+    }
+    traits.push(format!("latency {}", format_duration(imds.latency)));
+    traits.join(", ")
 }
 
 fn describe_caller(caller: &Caller) -> String {

@@ -46,7 +46,9 @@
 //! [`MockImdsOptions::hang_limit`]; `refused` reads the request and closes
 //! the connection without a word (a listening server cannot produce a real
 //! "connection refused" without giving up its port). `clock_jump` means
-//! nothing to a server on a real clock: it is ignored with a note on stderr.
+//! nothing to a server on a real clock, nor `token_file_missing` (the
+//! container token file is the client's): they are ignored with a note on
+//! stderr.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -153,8 +155,9 @@ impl MockImdsOptions {
     }
 
     /// A whole scenario: its `imds` model, its seed and its faults, timed
-    /// from the server's start. `clock_jump` faults are left out with a note
-    /// on stderr; callers, duration and config are the client's business.
+    /// from the server's start. `clock_jump` and `token_file_missing` faults
+    /// are left out with a note on stderr; callers, duration and config are
+    /// the client's business.
     #[must_use]
     pub fn from_scenario(scenario: &Scenario) -> Self {
         MockImdsOptions {
@@ -165,7 +168,7 @@ impl MockImdsOptions {
                 .filter_map(|fault| {
                     let rule = FaultRule::from_scenario(fault);
                     if rule.is_none() {
-                        note_clock_jump_ignored();
+                        note_ignored(fault.kind);
                     }
                     rule
                 })
@@ -175,11 +178,20 @@ impl MockImdsOptions {
     }
 }
 
-fn note_clock_jump_ignored() {
-    eprintln!(
-        "mock-imds: note: clock_jump ignored: the mock runs on the real clock; \
-         use `credstate simulate` to jump a simulated clock"
-    );
+/// Whether a server can play this fault kind at all.
+pub(crate) fn is_server_fault(kind: FaultKind) -> bool {
+    !matches!(kind, FaultKind::ClockJump | FaultKind::TokenFileMissing)
+}
+
+fn note_ignored(kind: FaultKind) {
+    let why = match kind {
+        FaultKind::TokenFileMissing => {
+            "the container token file is read by the client, not served; \
+             use `credstate simulate` to take it away"
+        }
+        _ => "the mock runs on the real clock; use `credstate simulate` to jump a simulated clock",
+    };
+    eprintln!("mock-imds: note: {kind} ignored: {why}");
 }
 
 /// When a fault is in force.
@@ -276,11 +288,11 @@ impl FaultRule {
         self
     }
 
-    /// The rule for a scenario fault; `None` for `clock_jump`, which a
-    /// server on the real clock cannot play.
+    /// The rule for a scenario fault; `None` for `clock_jump` and
+    /// `token_file_missing`, which a server on the real clock cannot play.
     #[must_use]
     pub fn from_scenario(fault: &Fault) -> Option<Self> {
-        if fault.kind == FaultKind::ClockJump {
+        if !is_server_fault(fault.kind) {
             return None;
         }
         let rule = FaultRule::between(fault.kind, fault.from, fault.to);
@@ -527,8 +539,8 @@ impl MockImds {
     /// Put one fault in force on every eligible request (`None` lifts it).
     /// It takes precedence over scheduled faults, which stay installed.
     pub fn set_fault(&self, kind: Option<FaultKind>) {
-        if kind == Some(FaultKind::ClockJump) {
-            note_clock_jump_ignored();
+        if let Some(kind) = kind.filter(|kind| !is_server_fault(*kind)) {
+            note_ignored(kind);
             return;
         }
         self.state().set_manual_fault(kind);
@@ -536,8 +548,8 @@ impl MockImds {
 
     /// Install a scheduled fault (after those already installed).
     pub fn add_fault(&self, rule: FaultRule) {
-        if rule.kind == FaultKind::ClockJump {
-            note_clock_jump_ignored();
+        if !is_server_fault(rule.kind) {
+            note_ignored(rule.kind);
             return;
         }
         self.state().add_fault(rule);

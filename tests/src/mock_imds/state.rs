@@ -141,7 +141,8 @@ fn acts_on(kind: FaultKind, route: &Route) -> bool {
             matches!(route, Route::RoleCredentials { .. } | Route::Container)
         }
         FaultKind::TokenUnsupported | FaultKind::TokenTimeout => *route == Route::Token,
-        FaultKind::ClockJump => false,
+        // The host's clock and the client's token file are beyond a server.
+        FaultKind::ClockJump | FaultKind::TokenFileMissing => false,
     }
 }
 
@@ -248,7 +249,7 @@ impl MockState {
     pub(crate) fn new(mut options: MockImdsOptions, now: Instant) -> MockState {
         let rules = std::mem::take(&mut options.faults)
             .into_iter()
-            .filter(|rule| rule.kind != FaultKind::ClockJump)
+            .filter(|rule| super::is_server_fault(rule.kind))
             .map(|rule| InstalledRule {
                 rule,
                 eligible_seen: 0,
@@ -855,5 +856,29 @@ mod tests {
         assert_eq!(first, draws(7));
         let hits = first.iter().filter(|hit| **hit).count();
         assert!((16..=48).contains(&hits), "{hits} of 64 at 50%");
+    }
+
+    #[test]
+    fn a_token_file_fault_is_left_to_the_client() {
+        let start = Instant::now();
+        let mut state = MockState::new(
+            MockImdsOptions {
+                faults: vec![FaultRule::always(FaultKind::TokenFileMissing)],
+                ..MockImdsOptions::default()
+            },
+            start,
+        );
+        let container = state.options.container_path.clone();
+        let plan = state.decide(&get(&container), start, SystemTime::UNIX_EPOCH);
+        assert_eq!(status(&plan), 200);
+        assert_eq!(state.stats().faults_of(FaultKind::TokenFileMissing), 0);
+        let fault = crate::scenario::Fault {
+            from: Duration::ZERO,
+            to: None,
+            kind: FaultKind::TokenFileMissing,
+            by: None,
+            percent: None,
+        };
+        assert_eq!(FaultRule::from_scenario(&fault), None);
     }
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use credstate::{Credentials, Event, Response, Timestamp, TransportFailure};
+use credstate::{Config, Credentials, Event, FileError, Response, Timestamp, TransportFailure};
 use serde_json::{json, Value};
 
 use super::clock::SimClock;
+use super::container::{ContainerStats, SimContainer};
 use super::imds::{ImdsAnswer, ImdsStats, SimImds, SimRequest};
 use super::java_v1::JavaEvent;
 use super::policy::{client_for, CallAnswer, Client, ClientOutput, PolicyKind, SimNow};
@@ -30,7 +31,8 @@ const FAULT_SEED_SALT: u64 = 0xFA17_5EED_0000_0001;
 /// The figures of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
-    /// HTTP requests sent to IMDS.
+    /// HTTP requests sent to IMDS or the container agent (token-file reads
+    /// are not requests: see [`ContainerStats::token_file_reads`]).
     pub requests: u64,
     /// Calls that got credentials.
     pub served: u64,
@@ -92,8 +94,11 @@ pub struct Run {
     pub timeline: Vec<TimelineEntry>,
     /// Every call, in the order made.
     pub calls: Vec<CallRecord>,
-    /// What the simulated IMDS saw.
+    /// What the simulated IMDS saw (all zero in a container scenario).
     pub imds: ImdsStats,
+    /// What the simulated container agent and token file saw, in a
+    /// container scenario.
+    pub container: Option<ContainerStats>,
     /// Most requests outstanding at once.
     pub max_in_flight: u32,
     /// The scenario's duration.
@@ -158,8 +163,10 @@ impl Run {
     }
 }
 
-/// Run `policy` over `scenario`. The only error is a scenario whose
-/// `config` does not make a valid credstate configuration.
+/// Run `policy` over `scenario`. The errors: a scenario whose `config` does
+/// not make a valid credstate configuration, one with more calls than the
+/// harness holds, and a Java v1 policy on a container source the seed system
+/// cannot use (field `config.container`; see [`PolicyKind::cannot_run`]).
 pub fn simulate(scenario: &Scenario, policy: PolicyKind) -> Result<Run, ScenarioError> {
     let config = scenario.credstate_config()?;
     let calls = planned_calls(scenario);
@@ -171,8 +178,60 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind) -> Result<Run, Scenario
             ),
         });
     }
-    let client = client_for(policy, config, scenario.seed);
-    Ok(Harness::new(scenario, policy, client).run())
+    let server = Server::for_scenario(scenario, &config);
+    let client = client_for(policy, config, scenario.seed).map_err(|reason| ScenarioError {
+        field: String::from("config.container"),
+        problem: format!("the {policy} policy cannot run this scenario: {reason}"),
+    })?;
+    Ok(Harness::new(scenario, policy, client, server).run())
+}
+
+/// The simulated credentials server the scenario's configuration selects.
+#[derive(Debug)]
+enum Server {
+    Imds(SimImds),
+    Container(SimContainer),
+}
+
+impl Server {
+    fn for_scenario(scenario: &Scenario, config: &Config) -> Server {
+        let seed = scenario.seed ^ FAULT_SEED_SALT;
+        match &config.container {
+            Some(source) => Server::Container(SimContainer::new(
+                scenario.container_model(),
+                source,
+                scenario.faults.clone(),
+                seed,
+            )),
+            None => Server::Imds(SimImds::new(
+                scenario.imds.clone(),
+                scenario.faults.clone(),
+                seed,
+            )),
+        }
+    }
+
+    fn latency(&self, scenario: &Scenario) -> Duration {
+        match self {
+            Server::Imds(_) => scenario.imds.latency,
+            Server::Container(_) => scenario.container_model().latency,
+        }
+    }
+
+    fn handle(&mut self, request: &SimRequest, elapsed_ms: u64) -> ImdsAnswer {
+        match self {
+            Server::Imds(imds) => imds.handle(request, elapsed_ms),
+            Server::Container(agent) => agent.handle(request, elapsed_ms),
+        }
+    }
+
+    /// The host's files: only a container scenario's token file exists.
+    fn read_file(&mut self, path: &str, elapsed_ms: u64) -> Result<Vec<u8>, FileError> {
+        match self {
+            Server::Imds(_) => Err(FileError::NotFound),
+            Server::Container(agent) => agent.read_file(path, elapsed_ms),
+        }
+    }
 }
 
 /// How many calls the scenario's callers make before it ends.
@@ -197,6 +256,7 @@ pub fn planned_calls(scenario: &Scenario) -> u64 {
 enum Delivery {
     Response(u64, Response),
     Failure(u64, TransportFailure),
+    File(u64, Result<Vec<u8>, FileError>),
 }
 
 struct CallerPattern {
@@ -216,7 +276,7 @@ struct Boundary {
 struct Harness {
     policy: PolicyKind,
     client: Box<dyn Client>,
-    imds: SimImds,
+    server: Server,
     latency_ms: u64,
     clock: SimClock,
     end_ms: u64,
@@ -240,7 +300,12 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl Harness {
-    fn new(scenario: &Scenario, policy: PolicyKind, client: Box<dyn Client>) -> Self {
+    fn new(
+        scenario: &Scenario,
+        policy: PolicyKind,
+        client: Box<dyn Client>,
+        server: Server,
+    ) -> Self {
         let patterns = scenario
             .callers
             .iter()
@@ -274,12 +339,8 @@ impl Harness {
         Harness {
             policy,
             client,
-            imds: SimImds::new(
-                scenario.imds.clone(),
-                scenario.faults.clone(),
-                scenario.seed ^ FAULT_SEED_SALT,
-            ),
-            latency_ms: millis(scenario.imds.latency),
+            latency_ms: millis(server.latency(scenario)),
+            server,
             clock: SimClock::new(),
             end_ms: millis(scenario.duration),
             patterns,
@@ -361,11 +422,17 @@ impl Harness {
         }
         while let Some(entry) = self.deliveries.first_entry().filter(|e| e.key().0 == t) {
             let delivery = entry.remove();
-            self.in_flight = self.in_flight.saturating_sub(1);
             let now = self.now();
             match delivery {
-                Delivery::Response(id, response) => self.client.on_response(id, response, now),
-                Delivery::Failure(id, failure) => self.client.on_failure(id, failure, now),
+                Delivery::Response(id, response) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.client.on_response(id, response, now);
+                }
+                Delivery::Failure(id, failure) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.client.on_failure(id, failure, now);
+                }
+                Delivery::File(id, contents) => self.client.on_file(id, contents, now),
             }
             self.drain();
         }
@@ -402,6 +469,7 @@ impl Harness {
         for _ in 0..OUTPUTS_PER_DRAIN_CAP {
             match self.client.poll(now) {
                 ClientOutput::Send(request) => self.send(&request),
+                ClientOutput::ReadFile { id, path } => self.read_file(id, &path),
                 ClientOutput::Entry(entry) => self.record(entry),
                 ClientOutput::Answer { caller, answer } => self.answer(caller, answer),
                 ClientOutput::WakeAt(at) => {
@@ -423,7 +491,7 @@ impl Harness {
         self.in_flight += 1;
         self.max_in_flight = self.max_in_flight.max(self.in_flight);
         let timeout_ms = millis(request.timeout);
-        let (at, delivery) = match self.imds.handle(request, t) {
+        let (at, delivery) = match self.server.handle(request, t) {
             ImdsAnswer::Respond(_) | ImdsAnswer::Refuse if self.latency_ms >= timeout_ms => (
                 t + timeout_ms,
                 Delivery::Failure(request.id, TransportFailure::TimedOut),
@@ -443,6 +511,17 @@ impl Harness {
         };
         self.delivery_seq += 1;
         self.deliveries.insert((at, self.delivery_seq), delivery);
+    }
+
+    /// Read a file for the policy. Local reads take no simulated time, but
+    /// the contents arrive as an input of their own, after the policy's
+    /// current outputs, as from an adapter.
+    fn read_file(&mut self, id: u64, path: &str) {
+        let t = self.clock.elapsed_ms();
+        let contents = self.server.read_file(path, t);
+        self.delivery_seq += 1;
+        self.deliveries
+            .insert((t, self.delivery_seq), Delivery::File(id, contents));
     }
 
     fn record(&mut self, entry: Entry) {
@@ -517,7 +596,14 @@ impl Harness {
             metrics: self.metrics,
             timeline: self.timeline,
             calls: self.calls,
-            imds: self.imds.stats(),
+            imds: match &self.server {
+                Server::Imds(imds) => imds.stats(),
+                Server::Container(_) => ImdsStats::default(),
+            },
+            container: match &self.server {
+                Server::Container(agent) => Some(agent.stats()),
+                Server::Imds(_) => None,
+            },
             max_in_flight: self.max_in_flight,
             duration_ms: self.end_ms,
             truncated: self.truncated,

@@ -7,22 +7,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use credstate::{Method, Response, Timestamp};
+use credstate::{Method, Response};
 
-use super::clock::SIM_EPOCH;
+use super::issuer::{CredentialIssuer, CredentialSet};
 use super::rng::SimRng;
-use crate::scenario::{Fault, FaultKind, ImdsModel, Rotation, TokenSupport};
+use crate::scenario::{Fault, FaultKind, ImdsModel, TokenSupport};
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const LEGACY_PREFIX: &str = "/latest/meta-data/iam/security-credentials/";
 const EXTENDED_PREFIX: &str = "/latest/meta-data/iam/security-credentials-extended/";
-/// EC2 offers new credentials from this long before the old ones expire.
-const LATE_ROTATION_LEAD: Duration = Duration::from_secs(5 * 60);
-/// `expired_credentials` credentials expired this long before the fault's
-/// first answer.
-const STALE_BY: Duration = Duration::from_secs(10 * 60);
 const ACCOUNT_ID: &str = "123456789012";
 
 /// One HTTP request as it reaches the simulated IMDS.
@@ -102,14 +97,6 @@ enum Target<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CredentialSet {
-    serial: u64,
-    issued_ms: u64,
-    /// True time of expiry, ms since the start (may precede it: stale sets).
-    expires_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyFault {
     BadJson,
     Stale { fault: usize },
@@ -123,10 +110,7 @@ pub struct SimImds {
     rng: SimRng,
     /// Token value → true expiry (ms since the start).
     tokens: BTreeMap<String, u64>,
-    current: Option<CredentialSet>,
-    /// The stale set each `expired_credentials` fault keeps answering.
-    stale: BTreeMap<usize, CredentialSet>,
-    serial: u64,
+    issuer: CredentialIssuer,
     stats: ImdsStats,
 }
 
@@ -136,13 +120,11 @@ impl SimImds {
     #[must_use]
     pub fn new(model: ImdsModel, faults: Vec<Fault>, seed: u64) -> Self {
         SimImds {
+            issuer: CredentialIssuer::new(model.credential_lifetime, model.rotation),
             model,
             faults,
             rng: SimRng::new(seed),
             tokens: BTreeMap::new(),
-            current: None,
-            stale: BTreeMap::new(),
-            serial: 0,
             stats: ImdsStats::default(),
         }
     }
@@ -150,7 +132,10 @@ impl SimImds {
     /// What it saw so far.
     #[must_use]
     pub fn stats(&self) -> ImdsStats {
-        self.stats
+        ImdsStats {
+            credentials_issued: self.issuer.issued(),
+            ..self.stats
+        }
     }
 
     /// Answer `request`, arriving `elapsed_ms` of true time into the run.
@@ -185,7 +170,7 @@ impl SimImds {
                 FaultKind::ExpiredCredentials => {
                     body_fault = body_fault.or(Some(BodyFault::Stale { fault: index }));
                 }
-                FaultKind::ClockJump => {}
+                FaultKind::ClockJump | FaultKind::TokenFileMissing => {}
             }
         }
         ImdsAnswer::Respond(self.respond(request, target, elapsed_ms, body_fault))
@@ -234,8 +219,8 @@ impl SimImds {
                     Some(BodyFault::BadJson) => {
                         return Response::new(200, r#"{"Code":"Success","AccessKeyId":"ASIA"#)
                     }
-                    Some(BodyFault::Stale { fault }) => self.stale_set(fault, elapsed_ms),
-                    None => self.current_set(elapsed_ms),
+                    Some(BodyFault::Stale { fault }) => self.issuer.stale_set(fault, elapsed_ms),
+                    None => self.issuer.current_set(elapsed_ms),
                 };
                 Response::new(200, credentials_body(set, extended))
             }
@@ -261,48 +246,6 @@ impl SimImds {
         let token = format!("sim-imds-token-{:016x}", self.rng.next_u64());
         self.tokens.insert(token.clone(), elapsed_ms + ttl * 1000);
         Response::new(200, token).with_header(TTL_HEADER, ttl.to_string())
-    }
-
-    fn issue(&mut self, elapsed_ms: u64, expires_ms: i64) -> CredentialSet {
-        self.serial += 1;
-        self.stats.credentials_issued += 1;
-        CredentialSet {
-            serial: self.serial,
-            issued_ms: elapsed_ms,
-            // IMDS reports whole seconds.
-            expires_ms: expires_ms.div_euclid(1000) * 1000,
-        }
-    }
-
-    /// The credentials of the healthy IMDS, rotated as the model says.
-    fn current_set(&mut self, elapsed_ms: u64) -> CredentialSet {
-        let lifetime_ms = self.model.credential_lifetime.as_millis() as i64;
-        let lead_ms = LATE_ROTATION_LEAD.as_millis() as i64;
-        let rotate = match (self.model.rotation, self.current) {
-            (Rotation::Fresh, _) | (Rotation::Late, None) => true,
-            (Rotation::Late, Some(set)) => elapsed_ms as i64 >= set.expires_ms - lead_ms,
-        };
-        if rotate {
-            let set = self.issue(elapsed_ms, elapsed_ms as i64 + lifetime_ms);
-            self.current = Some(set);
-        }
-        self.current.expect("set above when missing")
-    }
-
-    /// What an `expired_credentials` fault answers: the IMDS's own
-    /// credentials if they have already expired (nothing could renew them),
-    /// else a set that expired a little earlier; the same set for the whole
-    /// fault, as an IMDS cut off from its credential source would.
-    fn stale_set(&mut self, fault: usize, elapsed_ms: u64) -> CredentialSet {
-        if let Some(set) = self.stale.get(&fault) {
-            return *set;
-        }
-        let set = match self.current {
-            Some(current) if current.expires_ms <= elapsed_ms as i64 => current,
-            _ => self.issue(elapsed_ms, elapsed_ms as i64 - STALE_BY.as_millis() as i64),
-        };
-        self.stale.insert(fault, set);
-        set
     }
 }
 
@@ -337,7 +280,8 @@ fn applies(kind: FaultKind, target: Target<'_>) -> bool {
             matches!(target, Target::Credentials { .. })
         }
         FaultKind::TokenUnsupported | FaultKind::TokenTimeout => target == Target::Token,
-        FaultKind::ClockJump => false,
+        // Not the IMDS's business: the host's clock, the container token file.
+        FaultKind::ClockJump | FaultKind::TokenFileMissing => false,
     }
 }
 
@@ -345,19 +289,15 @@ fn status(code: u16, text: &str) -> ImdsAnswer {
     ImdsAnswer::Respond(Response::new(code, text))
 }
 
-fn at(ms: i64) -> Timestamp {
-    SIM_EPOCH.shifted_by_millis(ms)
-}
-
 fn credentials_body(set: CredentialSet, extended: bool) -> String {
     let mut body = serde_json::json!({
         "Code": "Success",
-        "LastUpdated": at(set.issued_ms as i64).to_rfc3339(),
+        "LastUpdated": set.issued_at().to_rfc3339(),
         "Type": "AWS-HMAC",
         "AccessKeyId": format!("ASIASIM{:013}", set.serial),
         "SecretAccessKey": format!("sim-secret-access-key-{:08}", set.serial),
         "Token": format!("sim-session-token-{:08}", set.serial),
-        "Expiration": at(set.expires_ms).to_rfc3339(),
+        "Expiration": set.expires_at().to_rfc3339(),
     });
     if extended {
         body["AccountId"] = serde_json::Value::from(ACCOUNT_ID);
@@ -369,6 +309,7 @@ fn credentials_body(set: CredentialSet, extended: bool) -> String {
 mod tests {
     use super::*;
     use crate::scenario::Scenario;
+    use crate::sim::clock::SIM_EPOCH;
 
     fn get(path: &str, token: Option<&str>) -> SimRequest {
         SimRequest {

@@ -22,13 +22,32 @@
 //! - Async mode: a thread calls `getCredentials()` every minute (fixed delay,
 //!   monotonic), once a caller has succeeded; its errors are logged and
 //!   empty the cache, so the next caller must fetch on its own.
+//!
+//! For container scenarios it models `ContainerCredentialsProvider` of the
+//! same SDK generation, over the same fetcher logic (`needsToLoadCredentials`,
+//! `synchronized` fetch, "The credentials received have been expired"), as
+//! far as that provider can serve the scenario ([`java_container_endpoint`]
+//! says why not, otherwise):
+//! - `http://169.254.170.2/…` is `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`:
+//!   no `Authorization` header, and `ContainerCredentialsRetryPolicy` — up to
+//!   5 retries, at once, after a 5xx or an I/O error (timeouts included).
+//! - Any other URI is `AWS_CONTAINER_CREDENTIALS_FULL_URI`, which that
+//!   provider accepts only to `127.0.0.1` or `localhost`; the `Authorization`
+//!   header comes from `AWS_CONTAINER_AUTHORIZATION_TOKEN` (the scenario's
+//!   `auth: {"token": …}`); no retries. It reads no token file, so EKS Pod
+//!   Identity (token file, host `169.254.170.23`) is out of its reach.
+//! - A failed fetch throws to the caller that ran it but keeps the cache:
+//!   this provider never calls `refresh()`, and has no async mode.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use credstate::{parse_credentials, Credentials, Method, Response, Timestamp, TransportFailure};
+use credstate::{
+    parse_credentials, ContainerAuth, ContainerSource, Credentials, FileError, Method, Response,
+    Timestamp, TransportFailure,
+};
 
 use super::imds::SimRequest;
 use super::policy::{CallAnswer, Client, ClientOutput, SimNow};
@@ -43,6 +62,112 @@ const ASYNC_PERIOD: Duration = Duration::from_secs(60);
 /// simulated IMDS never needs: it accepts at once, then hangs or answers).
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const BODY_LIMIT: usize = 64 * 1024;
+/// `ContainerCredentialsRetryPolicy.MAX_RETRIES` (relative URIs only).
+const CONTAINER_MAX_RETRIES: u32 = 5;
+/// Where `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` paths go.
+const ECS_HOST: &str = "169.254.170.2";
+/// The only hosts that provider accepts in `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+const ALLOWED_FULL_URI_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
+
+/// How Java v1's `ContainerCredentialsProvider` reaches a container agent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JavaContainerEndpoint {
+    /// The URI, for messages.
+    url: String,
+    /// Its path and query, for the request.
+    path: String,
+    /// The `Authorization` header, if any (a secret: never printed).
+    authorization: Option<String>,
+    /// Immediate retries after a 5xx or an I/O error.
+    max_retries: u32,
+}
+
+impl fmt::Debug for JavaContainerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JavaContainerEndpoint")
+            .field("url", &self.url)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// How the seed system would fetch from `source`, or why it cannot: Java
+/// v1's `ContainerCredentialsProvider` of the `InstanceProfileCredentialsProvider`
+/// generation reads no token file, sends no header to the relative URI,
+/// accepts full URIs only to `127.0.0.1` or `localhost`, and has no async
+/// refresh.
+pub fn java_container_endpoint(
+    source: &ContainerSource,
+    async_refresh: bool,
+) -> Result<JavaContainerEndpoint, String> {
+    let mut reasons = Vec::new();
+    if async_refresh {
+        reasons.push(String::from(
+            "has no async refresh (refreshCredentialsAsync belongs to \
+             InstanceProfileCredentialsProvider)",
+        ));
+    }
+    let (scheme, host, path) = split_uri(&source.uri);
+    let relative = scheme.eq_ignore_ascii_case("http") && host == ECS_HOST;
+    let authorization = match &source.auth {
+        ContainerAuth::None => None,
+        ContainerAuth::Token(token) if !relative => Some(token.expose().to_string()),
+        ContainerAuth::Token(_) => {
+            reasons.push(String::from(
+                "sends no Authorization header to the ECS relative URI \
+                 (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), but this scenario's agent wants one",
+            ));
+            None
+        }
+        ContainerAuth::TokenFile(_) => {
+            reasons.push(String::from(
+                "reads no token file (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, as EKS Pod \
+                 Identity uses), only AWS_CONTAINER_AUTHORIZATION_TOKEN (\"auth\": {\"token\": …})",
+            ));
+            None
+        }
+        _ => {
+            reasons.push(String::from("knows no such authorization"));
+            None
+        }
+    };
+    if !relative && !ALLOWED_FULL_URI_HOSTS.contains(&host) {
+        reasons.push(format!(
+            "accepts AWS_CONTAINER_CREDENTIALS_FULL_URI only to {}, not {host}",
+            ALLOWED_FULL_URI_HOSTS.join(" or ")
+        ));
+    }
+    if !reasons.is_empty() {
+        return Err(format!(
+            "Java v1's ContainerCredentialsProvider {}",
+            reasons.join("; and it ")
+        ));
+    }
+    Ok(JavaContainerEndpoint {
+        url: source.uri.clone(),
+        path: path.to_string(),
+        authorization,
+        max_retries: if relative { CONTAINER_MAX_RETRIES } else { 0 },
+    })
+}
+
+/// `(scheme, host without port or brackets, path and query)` of an absolute
+/// URI; the path is found as `credstate::Request::path` finds it.
+fn split_uri(uri: &str) -> (&str, &str, &str) {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    (scheme, host, path)
+}
 
 /// Why Java v1 decided to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +213,15 @@ pub enum JavaEvent {
         /// Same as the cached ones.
         unchanged: bool,
     },
+    /// An attempt failed and the retry policy sends the request again at once.
+    AttemptFailed {
+        /// What went wrong.
+        message: String,
+        /// This retry's number (1-based).
+        retry: u32,
+        /// Retries the policy allows.
+        max_retries: u32,
+    },
     /// The fetch failed (or brought expired credentials).
     FetchFailed {
         /// The exception message.
@@ -110,6 +244,7 @@ impl JavaEvent {
             JavaEvent::FetchStarted { .. } => "fetch_started",
             JavaEvent::FellBackToV1 { .. } => "fell_back_to_v1",
             JavaEvent::CredentialsReceived { .. } => "credentials_received",
+            JavaEvent::AttemptFailed { .. } => "attempt_failed",
             JavaEvent::FetchFailed { .. } => "fetch_failed",
             JavaEvent::Rejected { .. } => "rejected",
         }
@@ -121,6 +256,7 @@ impl JavaEvent {
         matches!(
             self,
             JavaEvent::FellBackToV1 { .. }
+                | JavaEvent::AttemptFailed { .. }
                 | JavaEvent::FetchFailed { .. }
                 | JavaEvent::Rejected { .. }
         )
@@ -162,6 +298,14 @@ impl fmt::Display for JavaEvent {
                 "{} credentials expiring {expires_at}",
                 if *unchanged { "unchanged" } else { "new" }
             ),
+            JavaEvent::AttemptFailed {
+                message,
+                retry,
+                max_retries,
+            } => write!(
+                f,
+                "attempt failed: {message}; retrying at once ({retry} of {max_retries})"
+            ),
             JavaEvent::FetchFailed { .. } => write!(f, "fetch failed: {}", self.failure_text()),
             JavaEvent::Rejected { message } => write!(f, "getCredentials() threw: {message}"),
         }
@@ -181,6 +325,8 @@ enum Phase {
     RoleList,
     CredentialsToken,
     Credentials,
+    /// The one GET of `ContainerCredentialsProvider`.
+    Container,
 }
 
 #[derive(Debug)]
@@ -191,11 +337,24 @@ struct Fetch {
     token: Option<String>,
     role: Option<String>,
     in_flight: u64,
+    /// Retries of the container GET so far.
+    retries: u32,
 }
 
-/// Java v1's instance profile provider, as a sans-IO state machine.
+/// Which provider is modelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Provider {
+    /// `InstanceProfileCredentialsProvider`.
+    InstanceProfile,
+    /// `ContainerCredentialsProvider`.
+    Container(JavaContainerEndpoint),
+}
+
+/// Java v1's instance profile (or container) provider, as a sans-IO state
+/// machine.
 #[derive(Debug)]
 pub struct JavaV1Client {
+    provider: Provider,
     cache: Option<Arc<Credentials>>,
     last_check: Option<Timestamp>,
     fetch: Option<Fetch>,
@@ -214,6 +373,7 @@ impl JavaV1Client {
     #[must_use]
     pub fn new(async_refresh: bool) -> Self {
         JavaV1Client {
+            provider: Provider::InstanceProfile,
             cache: None,
             last_check: None,
             fetch: None,
@@ -223,6 +383,15 @@ impl JavaV1Client {
             next_async_run: async_refresh.then_some(0),
             next_request_id: 0,
             out: VecDeque::new(),
+        }
+    }
+
+    /// `ContainerCredentialsProvider` reaching the agent at `endpoint`.
+    #[must_use]
+    pub fn for_container(endpoint: JavaContainerEndpoint) -> Self {
+        JavaV1Client {
+            provider: Provider::Container(endpoint),
+            ..JavaV1Client::new(false)
         }
     }
 
@@ -311,12 +480,17 @@ impl JavaV1Client {
             reason,
             by_async_thread: owner == Thread::AsyncRefresh,
         });
+        let phase = match self.provider {
+            Provider::InstanceProfile => Phase::RoleToken,
+            Provider::Container(_) => Phase::Container,
+        };
         self.fetch = Some(Fetch {
             owner,
-            phase: Phase::RoleToken,
+            phase,
             token: None,
             role: None,
             in_flight: 0,
+            retries: 0,
         });
         self.send_next();
     }
@@ -346,6 +520,20 @@ impl JavaV1Client {
                 ),
                 Vec::new(),
             ),
+            Phase::Container => match &self.provider {
+                Provider::Container(endpoint) => (
+                    Method::Get,
+                    endpoint.path.clone(),
+                    endpoint
+                        .authorization
+                        .iter()
+                        .map(|token| ("Authorization".to_string(), token.clone()))
+                        .collect(),
+                ),
+                Provider::InstanceProfile => {
+                    unreachable!("only the container provider GETs an agent")
+                }
+            },
         };
         let mut headers = headers;
         if let (Phase::RoleList | Phase::Credentials, Some(token)) = (fetch.phase, &fetch.token) {
@@ -409,7 +597,55 @@ impl JavaV1Client {
                 format!("Unable to load credentials from service endpoint: HTTP {status}"),
                 now,
             ),
+            (Phase::Container, 200) => match parse_credentials(&response.body, BODY_LIMIT) {
+                Ok(credentials) => self.succeed(credentials, now),
+                Err(_) => self.fail(
+                    "Unable to parse response returned from service endpoint".into(),
+                    now,
+                ),
+            },
+            (Phase::Container, 404) => {
+                let url = self.container_url();
+                self.fail(format!("The requested metadata is not found at {url}"), now);
+            }
+            (Phase::Container, 500..=599) => self.retry_or_fail(
+                format!("Unable to load credentials from service endpoint: HTTP {status}"),
+                now,
+            ),
+            (Phase::Container, _) => self.fail(
+                format!("Unable to load credentials from service endpoint: HTTP {status}"),
+                now,
+            ),
         }
+    }
+
+    fn container_url(&self) -> String {
+        match &self.provider {
+            Provider::Container(endpoint) => endpoint.url.clone(),
+            Provider::InstanceProfile => String::new(),
+        }
+    }
+
+    /// `ContainerCredentialsRetryPolicy`: send the request again at once
+    /// while retries remain, else fail with `message`.
+    fn retry_or_fail(&mut self, message: String, now: SimNow) {
+        let max_retries = match &self.provider {
+            Provider::Container(endpoint) => endpoint.max_retries,
+            Provider::InstanceProfile => 0,
+        };
+        let Some(fetch) = &mut self.fetch else { return };
+        if fetch.retries >= max_retries {
+            self.fail(message, now);
+            return;
+        }
+        fetch.retries += 1;
+        let retry = fetch.retries;
+        self.emit(JavaEvent::AttemptFailed {
+            message,
+            retry,
+            max_retries,
+        });
+        self.send_next();
     }
 
     fn on_transport_failure(&mut self, failure: TransportFailure, now: SimNow) {
@@ -420,13 +656,23 @@ impl JavaV1Client {
             }
             other => other.to_string(),
         };
-        let message = match fetch.phase {
+        match fetch.phase {
             Phase::RoleToken | Phase::CredentialsToken => {
-                format!("Fail to retrieve token: {what}")
+                self.fail(format!("Fail to retrieve token: {what}"), now);
             }
-            _ => format!("Failed to connect to service endpoint: {what}"),
-        };
-        self.fail(message, now);
+            Phase::Container => {
+                self.retry_or_fail(
+                    format!("Failed to connect to service endpoint: {what}"),
+                    now,
+                );
+            }
+            Phase::RoleList | Phase::Credentials => {
+                self.fail(
+                    format!("Failed to connect to service endpoint: {what}"),
+                    now,
+                );
+            }
+        }
     }
 
     fn succeed(&mut self, credentials: Credentials, now: SimNow) {
@@ -457,10 +703,16 @@ impl JavaV1Client {
         let Some(fetch) = self.fetch.take() else {
             return;
         };
-        self.cache = None;
+        // The instance profile model empties the cache on every failure; the
+        // container provider never calls `refresh()`, so its fetcher only
+        // throws and the cache survives for the next caller.
+        let cache_cleared = self.provider == Provider::InstanceProfile;
+        if cache_cleared {
+            self.cache = None;
+        }
         self.emit(JavaEvent::FetchFailed {
             message: message.clone(),
-            cache_cleared: true,
+            cache_cleared,
         });
         self.throw(fetch.owner, message, now);
         self.wake_blocked(now);
@@ -503,6 +755,10 @@ impl Client for JavaV1Client {
         if self.fetch.as_ref().is_some_and(|f| f.in_flight == id) {
             self.on_transport_failure(failure, now);
         }
+    }
+
+    fn on_file(&mut self, _id: u64, _contents: Result<Vec<u8>, FileError>, _now: SimNow) {
+        // Java v1 never asks for a file: it reads no token file.
     }
 
     fn on_timeout(&mut self, now: SimNow) {
@@ -706,5 +962,101 @@ mod tests {
         drain(&mut client);
         assert!(client.cache.is_none());
         assert_eq!(client.next_async_run, Some(351 * 60_000));
+    }
+
+    fn container_source(json: &str) -> ContainerSource {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn ecs_client() -> JavaV1Client {
+        let source = container_source(r#"{"uri": "http://169.254.170.2/v2/credentials/abc"}"#);
+        JavaV1Client::for_container(java_container_endpoint(&source, false).unwrap())
+    }
+
+    fn container_body(expires_minutes: i64) -> String {
+        format!(
+            r#"{{"AccessKeyId":"ASIA1","SecretAccessKey":"s","Token":"t","Expiration":"{}"}}"#,
+            SIM_EPOCH.shifted_by_millis(expires_minutes * 60_000)
+        )
+    }
+
+    #[test]
+    fn the_container_provider_gets_the_relative_uri_bare_and_retries_a_5xx_five_times_at_once() {
+        let mut client = ecs_client();
+        client.call(1, now(0));
+        for _ in 0..5 {
+            let outputs = drain(&mut client);
+            let ClientOutput::Send(get) = outputs.last().unwrap() else {
+                panic!("expected the GET, got {outputs:?}")
+            };
+            assert_eq!(
+                (get.method, get.path.as_str()),
+                (Method::Get, "/v2/credentials/abc")
+            );
+            assert!(get.header("authorization").is_none());
+            client.on_response(get.id, Response::new(500, ""), now(0));
+        }
+        let (id, _, _) = sent(&drain(&mut client)).pop().expect("the fifth retry");
+        client.on_response(id, Response::new(500, ""), now(0));
+        let outputs = drain(&mut client);
+        assert!(sent(&outputs).is_empty(), "a sixth retry");
+        assert_eq!(answers(&outputs), [(1, false)]);
+    }
+
+    #[test]
+    fn a_failed_container_fetch_throws_but_keeps_the_cache() {
+        let mut client = ecs_client();
+        client.call(1, now(0));
+        let (id, _, _) = sent(&drain(&mut client)).pop().unwrap();
+        client.on_response(id, Response::new(200, container_body(360)), now(0));
+        assert_eq!(answers(&drain(&mut client)), [(1, true)]);
+        // The hourly check meets a 404: the caller that ran it gets the
+        // exception, the next one the cached credentials.
+        client.call(2, now(61));
+        let (id, _, _) = sent(&drain(&mut client)).pop().unwrap();
+        client.on_response(id, Response::new(404, ""), now(61));
+        let outputs = drain(&mut client);
+        assert_eq!(answers(&outputs), [(2, false)]);
+        assert!(client.cache.is_some());
+        client.call(3, now(62));
+        assert_eq!(answers(&drain(&mut client)), [(3, true)]);
+    }
+
+    #[test]
+    fn a_full_uri_sends_the_configured_token_and_does_not_retry() {
+        let source = container_source(
+            r#"{"uri": "http://127.0.0.1:9911/creds", "auth": {"token": "sim-env-token"}}"#,
+        );
+        let endpoint = java_container_endpoint(&source, false).unwrap();
+        assert!(!format!("{endpoint:?}").contains("sim-env-token"));
+        let mut client = JavaV1Client::for_container(endpoint);
+        client.call(1, now(0));
+        let outputs = drain(&mut client);
+        let ClientOutput::Send(get) = outputs.last().unwrap() else {
+            panic!("expected the GET")
+        };
+        assert_eq!(get.path, "/creds");
+        assert_eq!(get.header("authorization"), Some("sim-env-token"));
+        client.on_failure(get.id, TransportFailure::TimedOut, now(0));
+        assert_eq!(answers(&drain(&mut client)), [(1, false)]);
+    }
+
+    #[test]
+    fn the_seed_container_provider_refuses_token_files_eks_hosts_and_async_refresh() {
+        let eks = container_source(
+            r#"{"uri": "http://169.254.170.23/v1/credentials", "auth": {"token_file": "/t"}}"#,
+        );
+        let why = java_container_endpoint(&eks, false).unwrap_err();
+        assert!(why.contains("reads no token file"), "{why}");
+        assert!(why.contains("not 169.254.170.23"), "{why}");
+        let ecs = container_source(r#"{"uri": "http://169.254.170.2/v2/credentials/abc"}"#);
+        let why = java_container_endpoint(&ecs, true).unwrap_err();
+        assert!(why.contains("no async refresh"), "{why}");
+        let ecs_with_token = container_source(
+            r#"{"uri": "http://169.254.170.2/v2/credentials/abc", "auth": {"token": "x"}}"#,
+        );
+        assert!(java_container_endpoint(&ecs_with_token, false).is_err());
+        let localhost = container_source(r#"{"uri": "http://localhost/creds"}"#);
+        assert!(java_container_endpoint(&localhost, false).is_ok());
     }
 }

@@ -3,6 +3,9 @@
 //! simulated day.
 //!
 //! - [`imds`]: the simulated IMDS (FIELD-GUIDE §1) with seeded faults.
+//! - [`container`]: the simulated container credentials agent (ECS, EKS Pod
+//!   Identity; FIELD-GUIDE §2) and its rotating token file, for scenarios
+//!   whose configuration selects the container source.
 //! - [`clock`]: true time, and the host's wall clock that can jump.
 //! - [`policy`]: the policies — credstate ([`policy::MachineClient`]) and
 //!   the Java v1 seed system ([`java_v1::JavaV1Client`]) — behind one
@@ -21,15 +24,18 @@
 //! assert!(java.metrics.max_gap_ms > credstate.metrics.max_gap_ms);
 //! ```
 //!
-//! The loop steps to the earliest of: the next call, the next IMDS answer
-//! (after the scenario's latency, or the request's timeout when IMDS hangs),
+//! The loop steps to the earliest of: the next call, the next answer of
+//! IMDS or the container agent (after the scenario's latency, or the
+//! request's timeout when the server hangs) or token-file read,
 //! the policy's wake-up, and the next fault boundary or clock jump. Calls
 //! that a policy cannot answer at once wait, and are answered when an input
 //! lets it. Every run is bounded by [`harness::ITERATION_CAP`].
 
 pub mod clock;
+pub mod container;
 pub mod harness;
 pub mod imds;
+mod issuer;
 pub mod java_v1;
 pub mod policy;
 pub mod rng;

@@ -7,12 +7,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use credstate::{
-    Config, Credentials, Demand, Event, Machine, Output, Request, RequestId, Response, Stability,
-    Timestamp, TransportFailure,
+    Config, Credentials, Demand, Event, FileError, FileReadId, Machine, Output, Request, RequestId,
+    Response, Stability, Timestamp, TransportFailure,
 };
 
 use super::imds::SimRequest;
-use super::java_v1::JavaV1Client;
+use super::java_v1::{java_container_endpoint, JavaV1Client};
 use super::timeline::{Entry, Note};
 
 /// A refresh policy to simulate.
@@ -61,10 +61,33 @@ impl PolicyKind {
         }
     }
 
+    /// [`PolicyKind::description`] for a run with `config`: Java v1 runs its
+    /// container provider against a container source.
+    #[must_use]
+    pub fn description_for(self, config: &Config) -> &'static str {
+        match (self, &config.container) {
+            (PolicyKind::JavaV1, Some(_)) => "AWS SDK for Java v1 ContainerCredentialsProvider",
+            _ => self.description(),
+        }
+    }
+
     /// Whether this policy is the credstate machine.
     #[must_use]
     pub fn is_credstate(self) -> bool {
         matches!(self, PolicyKind::Default | PolicyKind::Strict)
+    }
+
+    /// Why this policy cannot run with `config`, if it cannot: the Java v1
+    /// models cover only what the seed system supports (see
+    /// [`java_container_endpoint`]).
+    #[must_use]
+    pub fn cannot_run(self, config: &Config) -> Option<String> {
+        let source = config.container.as_ref()?;
+        match self {
+            PolicyKind::Default | PolicyKind::Strict => None,
+            PolicyKind::JavaV1 => java_container_endpoint(source, false).err(),
+            PolicyKind::JavaV1Async => java_container_endpoint(source, true).err(),
+        }
     }
 }
 
@@ -135,8 +158,15 @@ pub enum CallAnswer {
 /// The next thing a policy wants from the harness.
 #[derive(Debug)]
 pub enum ClientOutput {
-    /// Send this request to IMDS.
+    /// Send this request to the server (IMDS or the container agent).
     Send(SimRequest),
+    /// Read this file and report it with [`Client::on_file`].
+    ReadFile {
+        /// The client's id for the read.
+        id: u64,
+        /// The path.
+        path: String,
+    },
     /// Record this timeline entry.
     Entry(Entry),
     /// Caller `caller` has its answer.
@@ -163,25 +193,36 @@ pub trait Client: fmt::Debug {
     fn on_response(&mut self, id: u64, response: Response, now: SimNow);
     /// Request `id` failed below HTTP (including timing out).
     fn on_failure(&mut self, id: u64, failure: TransportFailure, now: SimNow);
+    /// The file read `id` asked for gave these contents, or failed.
+    fn on_file(&mut self, id: u64, contents: Result<Vec<u8>, FileError>, now: SimNow);
     /// The instant asked for with [`ClientOutput::WakeAt`] has come.
     fn on_timeout(&mut self, now: SimNow);
     /// The next output; drain until `WakeAt` or `Idle`.
     fn poll(&mut self, now: SimNow) -> ClientOutput;
 }
 
-/// Build the client for `policy`.
-pub fn client_for(policy: PolicyKind, config: Config, seed: u64) -> Box<dyn Client> {
-    match policy {
-        PolicyKind::Default | PolicyKind::Strict => {
+/// Build the client for `policy`, or say why the policy cannot run with
+/// this configuration (see [`PolicyKind::cannot_run`]).
+pub fn client_for(
+    policy: PolicyKind,
+    config: Config,
+    seed: u64,
+) -> Result<Box<dyn Client>, String> {
+    let async_refresh = policy == PolicyKind::JavaV1Async;
+    Ok(match (policy, &config.container) {
+        (PolicyKind::Default | PolicyKind::Strict, _) => {
             let mut config = config;
             if policy == PolicyKind::Strict {
                 config.stability = Stability::Strict;
             }
             Box::new(MachineClient::new(config, seed))
         }
-        PolicyKind::JavaV1 => Box::new(JavaV1Client::new(false)),
-        PolicyKind::JavaV1Async => Box::new(JavaV1Client::new(true)),
-    }
+        (_, None) => Box::new(JavaV1Client::new(async_refresh)),
+        (_, Some(source)) => Box::new(JavaV1Client::for_container(java_container_endpoint(
+            source,
+            async_refresh,
+        )?)),
+    })
 }
 
 /// The credstate machine behind the run loop its documentation teaches: a
@@ -231,6 +272,10 @@ impl MachineClient {
         loop {
             match machine.poll(now.wall) {
                 Output::Send(request) => self.out.push_back(ClientOutput::Send(to_sim(&request))),
+                Output::ReadFile(read) => self.out.push_back(ClientOutput::ReadFile {
+                    id: read.id.get(),
+                    path: read.path,
+                }),
                 Output::Event(event) => {
                     serving_expired |= matches!(event, Event::ServingExpired { .. });
                     self.out
@@ -326,6 +371,15 @@ impl Client for MachineClient {
         self.after_input(now);
     }
 
+    fn on_file(&mut self, id: u64, contents: Result<Vec<u8>, FileError>, now: SimNow) {
+        if let Some(machine) = &mut self.machine {
+            if let Err(err) = machine.handle_file(FileReadId::from_raw(id), contents, now.wall) {
+                self.note_misuse(err);
+            }
+        }
+        self.after_input(now);
+    }
+
     fn on_timeout(&mut self, now: SimNow) {
         if let Some(machine) = &mut self.machine {
             machine.handle_timeout(now.wall);
@@ -342,6 +396,10 @@ impl Client for MachineClient {
         };
         match machine.poll(now.wall) {
             Output::Send(request) => ClientOutput::Send(to_sim(&request)),
+            Output::ReadFile(read) => ClientOutput::ReadFile {
+                id: read.id.get(),
+                path: read.path,
+            },
             Output::Event(event) => ClientOutput::Entry(Entry::Credstate(event)),
             // A real adapter sleeps on a monotonic clock for as long as the
             // wall clock says; a wall-clock jump meanwhile is noticed when it

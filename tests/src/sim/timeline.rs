@@ -345,6 +345,7 @@ fn role(entry: &Entry) -> Role {
                 text: "unchanged credentials".into(),
                 new: false,
             },
+            JavaEvent::AttemptFailed { message, .. } => Role::AttemptFailed(message.clone()),
             JavaEvent::FetchFailed { .. } => Role::FetchFailure(event.failure_text()),
             JavaEvent::Rejected { message } => Role::Line(format!("call rejected: {message}")),
         },
