@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod config_cmd;
+mod live;
 mod mock;
 mod simulate;
 
@@ -26,6 +27,13 @@ enum Command {
     Config(config_cmd::Args),
     /// Run a scenario (default: the built-in one) against credstate and the seed policy.
     Simulate(simulate::Args),
+    /// Print the credentials from IMDS or the container endpoint (secrets
+    /// redacted unless asked).
+    Get(live::GetArgs),
+    /// Print credentials as AWS `credential_process` JSON, for ~/.aws/config.
+    CredentialProcess(live::CredentialProcessArgs),
+    /// Keep a provider running and print each event as it refreshes.
+    Watch(live::WatchArgs),
     /// Run a mock IMDS (and container credentials endpoint) on loopback until Ctrl-C.
     MockImds(mock::Args),
 }
@@ -36,5 +44,8 @@ fn main() -> ExitCode {
         Command::Config(args) => config_cmd::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::MockImds(args) => mock::run(args),
+        Command::Get(args) => live::get(args),
+        Command::CredentialProcess(args) => live::credential_process(args),
+        Command::Watch(args) => live::watch(args),
     }
 }

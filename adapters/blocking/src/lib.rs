@@ -1,0 +1,282 @@
+//! # credstate-blocking
+//!
+//! Valid AWS temporary credentials from the EC2 instance metadata service or
+//! a container endpoint (ECS, EKS Pod Identity),
+//! for blocking code: the [`credstate`] machine run by one background thread.
+//!
+//! ```no_run
+//! use credstate_blocking::Provider;
+//!
+//! let provider = Provider::new(credstate::Config::default())?;
+//! let credentials = provider.credentials()?;
+//! println!("{}", credentials.access_key_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - [`Provider::credentials`] answers from a published snapshot while the
+//!   held credentials are outside the mandatory refresh window: a coarse
+//!   wall-clock read, a thread-local lookup and an `Arc` clone, with no lock,
+//!   no IO and no write to memory shared with other threads. (Each thread
+//!   keeps its own `Arc` of the current credentials, made on its first call
+//!   after they change; the `Arc`s of different threads are equal, not
+//!   identical.)
+//! - Refresh ahead of expiry runs on the provider's thread, which sleeps until
+//!   the machine's next deadline (at most a minute, so a jump of the wall clock
+//!   is noticed) or until a caller needs it.
+//! - Cold callers, and callers in the mandatory window, wait for the one fetch
+//!   in flight, which the machine's per-request timeouts bound.
+//! - The thread ends, and is joined, when the last clone of the provider is
+//!   dropped; it never keeps the process alive.
+//! - Events go to `tracing` (target `credstate`), identical ones at most once
+//!   per [`Builder::log_interval`]; [`Builder::on_event`] sees all of them.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod driver;
+mod transport;
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use credstate::{Config, ConfigError, Credentials, Event, Machine, SourceError};
+use credstate_adapter_support::{
+    default_seed, https_source, ClockHandle, EventHook, EventLog, EventSink, SnapshotCell,
+    DEFAULT_LOG_INTERVAL,
+};
+
+pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
+pub use transport::{Transport, UreqTransport};
+
+use driver::Shared;
+
+/// Why a provider could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The endpoint is `https` but the default transport was built without
+    /// the `tls` feature.
+    #[error("the source {endpoint} is https, which needs credstate-blocking's `tls` feature")]
+    TlsNotEnabled {
+        /// The configured endpoint.
+        endpoint: String,
+    },
+    /// The background thread could not be started.
+    #[error("could not start the credstate refresh thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// Keeps one source's credentials valid for any number of threads.
+///
+/// `Send + Sync`, and cheap to clone: clones share the background thread,
+/// which stops when the last clone is dropped. That drop joins the thread, so
+/// it waits for a request in flight, which its timeout bounds.
+#[derive(Clone)]
+pub struct Provider {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the provider's clones; dropping the last one stops the thread.
+struct Handle {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Provider {
+    /// A provider with this configuration, the default transport, the system
+    /// clock and a seed that differs per process.
+    pub fn new(config: Config) -> Result<Provider, BuildError> {
+        Provider::builder().config(config).build()
+    }
+
+    /// Everything configurable.
+    #[must_use]
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The current credentials.
+    ///
+    /// Returns at once with the cached credentials outside the mandatory
+    /// refresh window; otherwise waits for the fetch in flight (bounded by
+    /// the configured timeouts) and returns its credentials, the still-usable
+    /// ones it may fall back to, or the typed reason none can be handed out.
+    pub fn credentials(&self) -> Result<Arc<Credentials>, SourceError> {
+        let shared = &self.handle.shared;
+        if let Some(credentials) = shared.snapshot.servable_at(shared.clock.now()) {
+            return Ok(credentials);
+        }
+        shared.demand()
+    }
+
+    /// Whether a fetch sequence is in progress right now.
+    #[must_use]
+    pub fn is_fetching(&self) -> bool {
+        self.handle.shared.is_fetching()
+    }
+
+    /// A probe that tells whether the background thread still runs, without
+    /// keeping it (or the provider) alive.
+    #[must_use]
+    pub fn driver_probe(&self) -> DriverProbe {
+        DriverProbe {
+            shared: Arc::downgrade(&self.handle.shared),
+        }
+    }
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provider")
+            .field("snapshot", &self.handle.shared.snapshot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.shut_down();
+        if let Some(thread) = self.thread.take() {
+            // The last handle can only be dropped on the driver's own thread
+            // by an event hook that held one; joining would deadlock, and the
+            // thread is about to see the shutdown anyway.
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Tells whether a provider's background thread still runs.
+#[derive(Clone, Debug)]
+pub struct DriverProbe {
+    shared: Weak<Shared>,
+}
+
+impl DriverProbe {
+    /// Whether the background thread, or any handle, is still alive.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.shared.strong_count() > 0
+    }
+}
+
+/// Builds a [`Provider`]; every setting has a default.
+pub struct Builder {
+    config: Config,
+    transport: Option<Box<dyn Transport>>,
+    seed: Option<u64>,
+    clock: ClockHandle,
+    hook: Option<EventHook>,
+    log_interval: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config::default(),
+            transport: None,
+            seed: None,
+            clock: ClockHandle::system(),
+            hook: None,
+            log_interval: DEFAULT_LOG_INTERVAL,
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("custom_transport", &self.transport.is_some())
+            .field("seed", &self.seed)
+            .field("log_interval", &self.log_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// The machine's configuration (default: `Config::default()`).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bring your own transport (default: [`UreqTransport`]).
+    #[must_use]
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Box::new(transport));
+        self
+    }
+
+    /// The seed of the machine's jitter (default: from time and process id).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Where "now" comes from (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockHandle::injected(clock);
+        self
+    }
+
+    /// Call `hook` with every event, unthrottled, on the background thread.
+    /// It must return quickly and must not hold a clone of the provider.
+    #[must_use]
+    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Log identical events at most once per `interval` (default: 60 s;
+    /// zero logs every event).
+    #[must_use]
+    pub fn log_interval(mut self, interval: Duration) -> Self {
+        self.log_interval = interval;
+        self
+    }
+
+    /// Start the provider's background thread.
+    ///
+    /// The thread logs to the `tracing` subscriber that is current here.
+    pub fn build(self) -> Result<Provider, BuildError> {
+        let transport: Box<dyn Transport> = match self.transport {
+            Some(transport) => transport,
+            None => {
+                if let Some(url) = https_source(&self.config).filter(|_| !cfg!(feature = "tls")) {
+                    return Err(BuildError::TlsNotEnabled {
+                        endpoint: url.to_owned(),
+                    });
+                }
+                Box::new(UreqTransport::new())
+            }
+        };
+        let machine = Machine::new(self.config, self.seed.unwrap_or_else(default_seed))?;
+        let shared = Arc::new(Shared::new(machine, self.clock, SnapshotCell::new()));
+        let sink = EventSink::new(EventLog::new(self.log_interval), self.hook);
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let driver_shared = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name("credstate-refresh".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    driver::run(&driver_shared, transport, sink);
+                });
+            })
+            .map_err(BuildError::Spawn)?;
+        Ok(Provider {
+            handle: Arc::new(Handle {
+                shared,
+                thread: Some(thread),
+            }),
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! # credstate-tokio
+//!
+//! Valid AWS temporary credentials from the EC2 instance metadata service or
+//! a container endpoint (ECS, EKS Pod Identity),
+//! for async code: the [`credstate`] machine run by one tokio task.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use credstate_tokio::Provider;
+//!
+//! let provider = Provider::new(credstate::Config::default())?;
+//! let credentials = provider.credentials().await?;
+//! println!("{}", credentials.access_key_id);
+//! # Ok(()) }
+//! ```
+//!
+//! - [`Provider::credentials`] awaits nothing while the held credentials are
+//!   outside the mandatory refresh window: it answers from a published
+//!   snapshot with a coarse wall-clock read, a thread-local lookup and an
+//!   `Arc` clone, with no lock and no write to memory shared with other
+//!   threads. (Each worker thread keeps its own `Arc` of the current
+//!   credentials; the `Arc`s of different threads are equal, not identical.)
+//! - One driver task, spawned on the runtime the provider is built in (which
+//!   needs its IO and time drivers enabled), owns
+//!   the refresh: it sleeps until the machine's next deadline (at most a
+//!   minute, so a jump of the wall clock is noticed) or until a caller needs
+//!   it, and bounds every request by the machine's per-attempt timeout.
+//! - Concurrent cold callers all wait for the one fetch.
+//! - The task ends when the last clone of the provider is dropped. If its
+//!   runtime shuts down first, the next caller starts a new driver on its own
+//!   runtime.
+//! - Events go to `tracing` (target `credstate`), identical ones at most once
+//!   per [`Builder::log_interval`]; [`Builder::on_event`] sees all of them.
+//! - With the `aws-sdk` feature, the provider implements
+//!   `aws_credential_types::provider::ProvideCredentials`, so it can be handed
+//!   to any aws-sdk-rust client's `credentials_provider(...)`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "aws-sdk")]
+mod aws_sdk;
+mod driver;
+mod transport;
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use credstate::{Config, ConfigError, Credentials, Event, Machine, SourceError};
+use credstate_adapter_support::{
+    default_seed, https_source, ClockHandle, EventHook, EventLog, EventSink, DEFAULT_LOG_INTERVAL,
+};
+
+pub use async_trait::async_trait;
+pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
+pub use transport::{HyperTransport, Transport};
+
+use driver::Shared;
+
+/// Why a provider could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The endpoint is `https`, which the default transport does not support.
+    #[error("the source {endpoint} is https, which the default transport does not support; bring a TLS-capable Transport")]
+    TlsNotSupported {
+        /// The configured endpoint.
+        endpoint: String,
+    },
+    /// There is no tokio runtime to run the driver task on.
+    #[error("credstate-tokio needs a tokio runtime: build the provider inside one, or pass Builder::runtime")]
+    NoRuntime,
+}
+
+/// Keeps one source's credentials valid for any number of tasks.
+///
+/// `Send + Sync`, and cheap to clone: clones share the driver task, which
+/// stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Provider {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the provider's clones; dropping the last one stops the driver.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.shut_down();
+    }
+}
+
+impl Provider {
+    /// A provider with this configuration, the default transport, the system
+    /// clock and a seed that differs per process, driven on the current
+    /// tokio runtime.
+    pub fn new(config: Config) -> Result<Provider, BuildError> {
+        Provider::builder().config(config).build()
+    }
+
+    /// Everything configurable.
+    #[must_use]
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The current credentials.
+    ///
+    /// Completes without awaiting while the cached credentials are outside
+    /// the mandatory refresh window; otherwise waits for the fetch in flight
+    /// (bounded by the configured timeouts) and returns its credentials, the
+    /// still-usable ones it may fall back to, or the typed reason none can be
+    /// handed out.
+    pub async fn credentials(&self) -> Result<Arc<Credentials>, SourceError> {
+        let shared = &self.handle.shared;
+        if let Some(credentials) = shared.snapshot.servable_at(shared.clock.now()) {
+            return Ok(credentials);
+        }
+        shared.demand().await
+    }
+
+    /// Whether a fetch sequence is in progress right now.
+    #[must_use]
+    pub fn is_fetching(&self) -> bool {
+        self.handle.shared.is_fetching()
+    }
+
+    /// A probe that tells whether the driver task still runs, without keeping
+    /// it (or the provider) alive.
+    #[must_use]
+    pub fn driver_probe(&self) -> DriverProbe {
+        DriverProbe {
+            shared: Arc::downgrade(&self.handle.shared),
+        }
+    }
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provider")
+            .field("snapshot", &self.handle.shared.snapshot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tells whether a provider's driver task still runs.
+#[derive(Clone, Debug)]
+pub struct DriverProbe {
+    shared: Weak<Shared>,
+}
+
+impl DriverProbe {
+    /// Whether the driver task is running (it ends soon after the last
+    /// handle is dropped).
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.shared
+            .upgrade()
+            .is_some_and(|shared| shared.is_driver_running())
+    }
+}
+
+/// Builds a [`Provider`]; every setting has a default.
+pub struct Builder {
+    config: Config,
+    transport: Option<Arc<dyn Transport>>,
+    seed: Option<u64>,
+    clock: ClockHandle,
+    hook: Option<EventHook>,
+    log_interval: Duration,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config::default(),
+            transport: None,
+            seed: None,
+            clock: ClockHandle::system(),
+            hook: None,
+            log_interval: DEFAULT_LOG_INTERVAL,
+            runtime: None,
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("custom_transport", &self.transport.is_some())
+            .field("seed", &self.seed)
+            .field("log_interval", &self.log_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// The machine's configuration (default: `Config::default()`).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bring your own transport (default: [`HyperTransport`]).
+    #[must_use]
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// The seed of the machine's jitter (default: from time and process id).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Where "now" comes from (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockHandle::injected(clock);
+        self
+    }
+
+    /// Call `hook` with every event, unthrottled, on the driver task. It must
+    /// return quickly and must not hold a clone of the provider.
+    #[must_use]
+    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Log identical events at most once per `interval` (default: 60 s;
+    /// zero logs every event).
+    #[must_use]
+    pub fn log_interval(mut self, interval: Duration) -> Self {
+        self.log_interval = interval;
+        self
+    }
+
+    /// Run the driver on this runtime (default: the current one).
+    #[must_use]
+    pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Spawn the driver task. It logs to the `tracing` subscriber that is
+    /// current here.
+    pub fn build(self) -> Result<Provider, BuildError> {
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?,
+        };
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(transport) => transport,
+            None => {
+                if let Some(url) = https_source(&self.config) {
+                    return Err(BuildError::TlsNotSupported {
+                        endpoint: url.to_owned(),
+                    });
+                }
+                Arc::new(HyperTransport)
+            }
+        };
+        let machine = Machine::new(self.config, self.seed.unwrap_or_else(default_seed))?;
+        let sink = EventSink::new(EventLog::new(self.log_interval), self.hook);
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let shared = Arc::new(Shared::new(machine, self.clock, transport, sink, dispatch));
+        shared.spawn_driver(&runtime);
+        Ok(Provider {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+}

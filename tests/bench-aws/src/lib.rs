@@ -1,0 +1,1 @@
+//! Nothing to link: see `benches/hot_path.rs`.
