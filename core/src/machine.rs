@@ -477,7 +477,10 @@ impl Machine {
     /// A refresh planned ahead that only runs once the credentials have
     /// expired (the clock jumped, the host slept) is labelled for what it is.
     fn overdue_reason(&self, now: Timestamp) -> FetchReason {
-        let expired = self.held.as_ref().is_some_and(|held| now >= held.usable_until);
+        let expired = self
+            .held
+            .as_ref()
+            .is_some_and(|held| now >= held.usable_until);
         match self.refresh_reason {
             FetchReason::Advisory | FetchReason::Recheck if expired => FetchReason::Expired,
             reason => reason,
@@ -491,8 +494,7 @@ impl Machine {
         let Some(held) = &self.held else { return };
         let unextended = held.extended_until.is_none();
         let within_bound = now < held.credentials.expiration + self.config.max_degraded;
-        if self.failing_since.is_some() && unextended && within_bound && now >= held.usable_until
-        {
+        if self.failing_since.is_some() && unextended && within_bound && now >= held.usable_until {
             self.extend_if_expired(now);
         }
     }

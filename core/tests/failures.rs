@@ -344,5 +344,8 @@ fn a_long_backoff_is_cut_short_when_the_mandatory_window_opens() {
     // five-minute cap just before the mandatory window.
     sim.run_for(6 * HOUR - 2 * MINUTE, &mut imds_down());
     let retry_at = sim.machine.next_deadline().unwrap();
-    assert!(retry_at <= mandatory_at, "{retry_at} is after {mandatory_at}");
+    assert!(
+        retry_at <= mandatory_at,
+        "{retry_at} is after {mandatory_at}"
+    );
 }

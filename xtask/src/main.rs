@@ -1,4 +1,5 @@
 //! `cargo xtask test`: install what the checks need, then run every one.
+//! `cargo xtask wasm`: build the npm package into `wasm/pkg/`.
 //!
 //! Each step prints what it runs; the first failure stops the run with a
 //! non-zero exit code.
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use std::time::Instant;
 
+mod wasm_package;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
@@ -15,8 +18,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("wasm-core") => wasm_core(),
+        Some("wasm") => wasm_package::build(),
+        Some("wasm-bench") => wasm_package::bench(),
         _ => {
-            eprintln!("usage: cargo xtask test | wasm-core");
+            eprintln!("usage: cargo xtask test | wasm-core | wasm | wasm-bench");
             exit(2);
         }
     };
@@ -83,6 +88,11 @@ fn test() -> Result<(), String> {
     })?;
     step("tests", || run("cargo", &["test", "--workspace"]))?;
     step("core on wasm32, no env imports", wasm_core)?;
+    step(
+        "npm package: build (wasm-bindgen, wasm-opt), imports, size",
+        wasm_package::build,
+    )?;
+    step("npm package: node tests", wasm_package::node_tests)?;
     eprintln!(
         "\nall checks passed in {:.0}s",
         started.elapsed().as_secs_f64()
