@@ -257,6 +257,17 @@ impl Config {
         Ok(())
     }
 
+    /// The URL the configured source fetches from: the container URI when
+    /// the container source is selected, else the IMDS endpoint. Adapters use
+    /// it to tell whether they need TLS.
+    #[must_use]
+    pub fn source_url(&self) -> &str {
+        match &self.container {
+            Some(container) => &container.uri,
+            None => &self.endpoint,
+        }
+    }
+
     /// The endpoint without a trailing slash.
     pub(crate) fn endpoint_base(&self) -> &str {
         self.endpoint.trim_end_matches('/')
@@ -310,6 +321,15 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_millis(250));
         assert_eq!(config.stability, Stability::Strict);
         assert_eq!(config.role_name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn the_source_url_is_the_container_uri_when_the_container_source_is_selected() {
+        let mut config = Config::default();
+        assert_eq!(config.source_url(), "http://169.254.169.254");
+        config =
+            serde_json::from_str(r#"{"container":{"uri":"https://creds.example/x"}}"#).unwrap();
+        assert_eq!(config.source_url(), "https://creds.example/x");
     }
 
     #[test]

@@ -274,6 +274,15 @@ impl SourceError {
         )
     }
 
+    /// Whether the cause says this source has no credentials to offer here
+    /// at all (disabled by configuration, no role attached), as opposed to
+    /// failing to deliver them: a chain of credential providers should move
+    /// on to its next provider rather than report an error.
+    #[must_use]
+    pub fn is_source_absent(&self) -> bool {
+        matches!(self, SourceError::Disabled | SourceError::NoRoleAttached)
+    }
+
     /// A stable, short name for the cause, e.g. `LikelyHopLimit`.
     #[must_use]
     pub fn name(&self) -> &'static str {
