@@ -297,11 +297,43 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// What a request to a simulated or mock server is for, as far as faults
+/// care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultTarget {
+    /// The IMDS session token `PUT`.
+    ImdsToken,
+    /// A set of credentials: an IMDS role's, or the container endpoint's.
+    Credentials,
+    /// Anything else: a role listing, other metadata, an unknown path.
+    Other,
+}
+
 impl FaultKind {
     /// Whether the kind acts on the IMDS token request only.
     #[must_use]
     pub fn is_imds_token_fault(self) -> bool {
         matches!(self, FaultKind::TokenUnsupported | FaultKind::TokenTimeout)
+    }
+
+    /// Whether a server acts this fault out on a request for `target`.
+    #[must_use]
+    pub fn acts_on(self, target: FaultTarget) -> bool {
+        match self {
+            FaultKind::Http500
+            | FaultKind::Http503
+            | FaultKind::Http429
+            | FaultKind::Timeout
+            | FaultKind::Refused => true,
+            FaultKind::BadJson | FaultKind::ExpiredCredentials => {
+                target == FaultTarget::Credentials
+            }
+            FaultKind::TokenUnsupported | FaultKind::TokenTimeout => {
+                target == FaultTarget::ImdsToken
+            }
+            // The host's clock and the client's token file are beyond a server.
+            FaultKind::ClockJump | FaultKind::TokenFileMissing => false,
+        }
     }
 }
 

@@ -145,11 +145,12 @@ fn config_for(mock: &MockImds) -> Config {
     config
 }
 
-/// Records every event's name and every fetch's reason.
+/// Records every event's name, every fetch's reason and every warning.
 #[derive(Clone, Default)]
 struct Recorder {
     names: Arc<Mutex<Vec<&'static str>>>,
     fetch_reasons: Arc<Mutex<Vec<FetchReason>>>,
+    warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Recorder {
@@ -160,7 +161,14 @@ impl Recorder {
             if let Event::FetchStarted { reason } = event {
                 recorder.fetch_reasons.lock().unwrap().push(*reason);
             }
+            if event.is_warning() {
+                recorder.warnings.lock().unwrap().push(event.to_string());
+            }
         })
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap().clone()
     }
 
     fn saw(&self, name: &str) -> bool {
@@ -392,29 +400,110 @@ fn dropping_the_last_handle_stops_the_driver<A: Adapter>() {
     assert!(!provider.still_running_after_drop());
 }
 
+/// A token file in the temp dir, removed when dropped.
+struct TokenFile(std::path::PathBuf);
+
+impl TokenFile {
+    fn new() -> Self {
+        TokenFile(std::env::temp_dir().join(format!(
+            "credstate-adapters-token-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        )))
+    }
+
+    /// Replace the file's contents, as EKS does when it rotates the token.
+    /// No trailing newline: the core refuses a token with one.
+    fn write(&self, token: &str) {
+        std::fs::write(&self.0, token).unwrap();
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TokenFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn a_container_endpoint_with_a_token_file_is_served_through_the_adapter<A: Adapter>() {
+    // 3 s credentials, new on every fetch: the advisory refresh comes about
+    // 1.5 s after each arrival.
     let mock = MockImds::start(MockImdsOptions {
-        container_authorization: Some("container-auth-token".into()),
+        container_authorization: Some("container-token-1".into()),
+        credential_lifetime: Duration::from_secs(3),
+        rotation: Rotation::Fresh,
         ..MockImdsOptions::default()
     });
-    let token_file = std::env::temp_dir().join(format!(
-        "credstate-adapters-token-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::write(&token_file, "container-auth-token").unwrap();
+    let token_file = TokenFile::new();
+    token_file.write("container-token-1");
     let config: Config = serde_json::from_value(serde_json::json!({
         "container": {
             "uri": mock.container_url(),
-            "auth": {"token_file": token_file.to_str().unwrap()}
-        }
+            "auth": {"token_file": token_file.path()}
+        },
+        "advisory_jitter_percent": 0,
+        "mandatory_window": "1s",
+        "expiry_buffer": "500ms"
     }))
     .unwrap();
-    let provider = A::build(config, None);
-    let credentials = provider.credentials();
-    std::fs::remove_file(&token_file).unwrap();
-    let issued = mock.issued_credentials();
-    assert_eq!(credentials.unwrap().access_key_id, issued[0].access_key_id);
+    let recorder = Recorder::default();
+    let provider = A::build(config, Some(recorder.hook()));
+    let mut held = provider.credentials().unwrap();
+    assert_eq!(
+        held.access_key_id,
+        mock.issued_credentials()[0].access_key_id
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for rotation in 2..=3 {
+        // Rotate the token right after new credentials arrived, far from the
+        // next refresh: from now on the mock accepts the new token only.
+        let token = format!("container-token-{rotation}");
+        mock.set_container_authorization(Some(token.clone()));
+        token_file.write(&token);
+        let issued_before = mock.issued_credentials().len();
+        held = loop {
+            assert!(
+                recorder.warnings().is_empty(),
+                "a refresh failed: {:?}",
+                recorder.warnings()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no refresh with token {rotation} within 30 s"
+            );
+            let credentials = provider.credentials().unwrap();
+            if *credentials != *held {
+                break credentials;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The mock issues credentials only to a request that carried the
+        // token it requires: these came with the rewritten token.
+        let issued = mock.issued_credentials();
+        assert_eq!(issued.len(), issued_before + 1, "{issued:?}");
+        assert_eq!(held.access_key_id, issued[issued_before].access_key_id);
+    }
+    assert!(
+        recorder.warnings().is_empty(),
+        "a refresh failed: {:?}",
+        recorder.warnings()
+    );
+    // Every request to the container endpoint was accepted (a 401 or 403
+    // issues nothing): the old token was never sent after a rewrite.
+    assert!(!provider.still_running_after_drop());
+    let container_requests = mock.stats().requests_to("/container/credentials");
+    assert_eq!(
+        container_requests,
+        mock.issued_credentials().len() as u64,
+        "{:?}",
+        mock.stats()
+    );
+    assert_eq!(container_requests, 3);
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

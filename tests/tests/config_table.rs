@@ -152,25 +152,33 @@ fn check_error(want: &ExpectedError, err: &ResolveError) -> Result<(), String> {
     }
 }
 
-#[test]
-fn configuration_resolution_follows_every_case_of_the_table() {
-    let table: ConfigTable = serde_json::from_str(CONFIG_CASES).expect("config_cases.json parses");
-    assert!(table.cases.len() >= 30, "at least 30 cases");
-    let failures: Vec<String> = table
-        .cases
+/// Runs every case, and fails naming each case that failed and why.
+fn assert_every_case_passes<Case>(
+    cases: &[Case],
+    name: impl Fn(&Case) -> &str,
+    run: impl Fn(&Case) -> Result<(), String>,
+) {
+    let failures: Vec<String> = cases
         .iter()
-        .filter_map(|case| {
-            run_config_case(case, &table.profile_path)
-                .err()
-                .map(|why| format!("{}: {why}", case.name))
-        })
+        .filter_map(|case| run(case).err().map(|why| format!("{}: {why}", name(case))))
         .collect();
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        table.cases.len(),
+        cases.len(),
         failures.join("\n")
+    );
+}
+
+#[test]
+fn configuration_resolution_follows_every_case_of_the_table() {
+    let table: ConfigTable = serde_json::from_str(CONFIG_CASES).expect("config_cases.json parses");
+    assert!(table.cases.len() >= 30, "at least 30 cases");
+    assert_every_case_passes(
+        &table.cases,
+        |case| &case.name,
+        |case| run_config_case(case, &table.profile_path),
     );
 }
 
@@ -303,20 +311,5 @@ fn container_uris_follow_every_case_of_the_table() {
     let table: UriTable =
         serde_json::from_str(CONTAINER_URI_CASES).expect("container_uri_cases.json parses");
     assert!(table.cases.len() >= 15, "at least 15 cases");
-    let failures: Vec<String> = table
-        .cases
-        .iter()
-        .filter_map(|case| {
-            run_uri_case(case)
-                .err()
-                .map(|why| format!("{}: {why}", case.name))
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        table.cases.len(),
-        failures.join("\n")
-    );
+    assert_every_case_passes(&table.cases, |case| &case.name, run_uri_case);
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use credstate::{Credentials, Demand, Machine, Request, Response, SourceError, TransportFailure};
 use credstate_adapter_support::{
-    drain, read_file, sleep_until, ClockHandle, EventSink, Operation, SnapshotCell,
+    caller_demand, drain, read_file, report, sleep_until, ClockHandle, EventSink, Operation,
+    Outcome, SnapshotCell,
 };
 
 use crate::transport::Transport;
@@ -72,18 +73,12 @@ impl Shared {
     pub(crate) fn demand(&self) -> Result<Arc<Credentials>, SourceError> {
         let mut state = self.lock();
         loop {
-            let was_fetching = state.machine.is_fetching();
-            let demand = state.machine.demand(self.clock.now());
-            self.snapshot.publish(&state.machine);
-            // A demand that started a fetch, or was answered (and so may have
-            // queued an event), leaves work for the driver; a caller that
-            // merely joins the fetch in flight does not.
-            let pending = matches!(demand, Demand::Pending);
-            if !pending || state.machine.is_fetching() != was_fetching {
+            let asked = caller_demand(&mut state.machine, &self.snapshot, self.clock.now());
+            if asked.wake_driver {
                 state.wake_requested = true;
                 self.wake.notify_one();
             }
-            match demand {
+            match asked.demand {
                 Demand::Ready(credentials) => return Ok(credentials),
                 Demand::Rejected(cause) => return Err(cause),
                 // Pending, and whatever a newer core may add: wait and ask again.
@@ -151,33 +146,16 @@ pub(crate) fn run(shared: &Shared, mut transport: Box<dyn Transport>, mut sink: 
 
 /// Perform one operation and report its outcome to the machine.
 fn perform(shared: &Shared, transport: &mut dyn Transport, operation: Operation) {
-    let reported = match operation {
-        Operation::Send(request) => {
-            let outcome = send(transport, &request);
-            let mut state = shared.lock();
-            let now = shared.clock.now();
-            let reported = match outcome {
-                Ok(response) => state.machine.handle_response(request.id, response, now),
-                Err(failure) => state.machine.handle_failure(request.id, failure, now),
-            };
-            shared.handled(state);
-            reported
-        }
-        Operation::ReadFile(read) => {
-            let contents = read_file(&read);
-            let mut state = shared.lock();
-            let now = shared.clock.now();
-            let reported = state.machine.handle_file(read.id, contents, now);
-            shared.handled(state);
-            reported
-        }
+    let outcome = match operation {
+        Operation::Send(request) => Outcome::Sent(request.id, send(transport, &request)),
+        Operation::ReadFile(read) => Outcome::Read(read.id, read_file(&read)),
         // An operation a newer support crate knows and this driver does not:
         // the machine times it out like an unanswered request.
-        _ => Ok(()),
+        _ => return,
     };
-    if let Err(misuse) = reported {
-        tracing::error!(target: "credstate", "driver bug: {misuse}");
-    }
+    let mut state = shared.lock();
+    report(&mut state.machine, outcome, shared.clock.now());
+    shared.handled(state);
 }
 
 /// Send one request; a panicking transport counts as a broken connection

@@ -38,13 +38,9 @@ mod transport;
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-use credstate::{Config, ConfigError, Credentials, Event, Machine, SourceError};
-use credstate_adapter_support::{
-    default_seed, https_source, ClockHandle, EventHook, EventLog, EventSink, SnapshotCell,
-    DEFAULT_LOG_INTERVAL,
-};
+use credstate::{Config, ConfigError, Credentials, SourceError};
+use credstate_adapter_support::{ProviderSettings, SnapshotCell};
 
 pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
 pub use transport::{Transport, UreqTransport};
@@ -166,81 +162,25 @@ impl DriverProbe {
 }
 
 /// Builds a [`Provider`]; every setting has a default.
+#[derive(Default)]
 pub struct Builder {
-    config: Config,
+    settings: ProviderSettings,
     transport: Option<Box<dyn Transport>>,
-    seed: Option<u64>,
-    clock: ClockHandle,
-    hook: Option<EventHook>,
-    log_interval: Duration,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            config: Config::default(),
-            transport: None,
-            seed: None,
-            clock: ClockHandle::system(),
-            hook: None,
-            log_interval: DEFAULT_LOG_INTERVAL,
-        }
-    }
 }
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("custom_transport", &self.transport.is_some())
-            .field("seed", &self.seed)
-            .field("log_interval", &self.log_interval)
-            .finish_non_exhaustive()
+        self.settings.fmt_builder(f, self.transport.is_some())
     }
 }
 
 impl Builder {
-    /// The machine's configuration (default: `Config::default()`).
-    #[must_use]
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
+    credstate_adapter_support::provider_settings_setters!(hook_runs_on: "the background thread");
 
     /// Bring your own transport (default: [`UreqTransport`]).
     #[must_use]
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Box::new(transport));
-        self
-    }
-
-    /// The seed of the machine's jitter (default: from time and process id).
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Where "now" comes from (default: [`SystemClock`]).
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockHandle::injected(clock);
-        self
-    }
-
-    /// Call `hook` with every event, unthrottled, on the background thread.
-    /// It must return quickly and must not hold a clone of the provider.
-    #[must_use]
-    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.hook = Some(Arc::new(hook));
-        self
-    }
-
-    /// Log identical events at most once per `interval` (default: 60 s;
-    /// zero logs every event).
-    #[must_use]
-    pub fn log_interval(mut self, interval: Duration) -> Self {
-        self.log_interval = interval;
         self
     }
 
@@ -251,7 +191,11 @@ impl Builder {
         let transport: Box<dyn Transport> = match self.transport {
             Some(transport) => transport,
             None => {
-                if let Some(url) = https_source(&self.config).filter(|_| !cfg!(feature = "tls")) {
+                let needs_tls = self
+                    .settings
+                    .https_source()
+                    .filter(|_| !cfg!(feature = "tls"));
+                if let Some(url) = needs_tls {
                     return Err(BuildError::TlsNotEnabled {
                         endpoint: url.to_owned(),
                     });
@@ -259,10 +203,9 @@ impl Builder {
                 Box::new(UreqTransport::new())
             }
         };
-        let machine = Machine::new(self.config, self.seed.unwrap_or_else(default_seed))?;
-        let shared = Arc::new(Shared::new(machine, self.clock, SnapshotCell::new()));
-        let sink = EventSink::new(EventLog::new(self.log_interval), self.hook);
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let parts = self.settings.into_parts()?;
+        let shared = Arc::new(Shared::new(parts.machine, parts.clock, SnapshotCell::new()));
+        let (sink, dispatch) = (parts.sink, parts.dispatch);
         let driver_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("credstate-refresh".into())

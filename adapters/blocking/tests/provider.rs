@@ -1,77 +1,30 @@
 //! The blocking provider against an in-process scripted IMDS transport, with a
 //! manual clock: no sockets, no sleeps, no timing assertions.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use credstate::{Config, Event, Request, Response, SourceError, Timestamp, TransportFailure};
+use credstate::{Event, Request, Response, SourceError, TransportFailure};
+use credstate_adapter_support::testing::{
+    credentials_body, imds_without_a_role, scripted_config as config,
+    scripted_config_with_quick_retries, six_hour_credentials, ScriptedImds, IMDS_TOKEN, SECRET_KEY,
+    SESSION_TOKEN, START,
+};
 use credstate_blocking::{ManualClock, Provider};
 
-const START: Timestamp = Timestamp::from_unix_secs(1_795_910_400); // 2026-11-29T00:00:00Z
-const SECRET_KEY: &str = "wJalrXUtnFEMI-SECRET-ACCESS-KEY";
-const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjE-SESSION-TOKEN";
-const IMDS_TOKEN: &str = "AQAEAImdsSessionToken-NEVER-LOG";
-
-fn credentials_body(access_key_id: &str, expiration: Timestamp) -> Response {
-    Response::new(
-        200,
-        format!(
-            r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"{access_key_id}",
-                "SecretAccessKey":"{SECRET_KEY}","Token":"{SESSION_TOKEN}",
-                "Expiration":"{}"}}"#,
-            expiration.to_rfc3339()
-        ),
-    )
+/// The scripted IMDS as a blocking transport.
+fn transport(imds: ScriptedImds) -> impl credstate_blocking::Transport {
+    move |request: &Request| imds.answer(request)
 }
 
-/// What the scripted IMDS saw: one line per request, `METHOD path`.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<String>>>);
-
-impl Seen {
-    fn record(&self, request: &Request) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", request.method.as_str(), request.path()));
-    }
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// An IMDS with role `web` whose credentials answer comes from `credentials`.
-fn imds(
-    seen: &Seen,
-    mut credentials: impl FnMut() -> Result<Response, TransportFailure> + Send + 'static,
-) -> impl FnMut(&Request) -> Result<Response, TransportFailure> + Send + 'static {
-    let seen = seen.clone();
-    move |request: &Request| {
-        seen.record(request);
-        match request.path() {
-            "/latest/api/token" => Ok(Response::new(200, IMDS_TOKEN)
-                .with_header("x-aws-ec2-metadata-token-ttl-seconds", "21600")),
-            "/latest/meta-data/iam/security-credentials-extended/" => Ok(Response::new(200, "web")),
-            "/latest/meta-data/iam/security-credentials-extended/web" => credentials(),
-            other => panic!("unexpected request for {other}"),
-        }
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::default();
-    config.endpoint = "http://imds.invalid".into();
-    config
-}
-
-fn provider(clock: &ManualClock, transport: impl credstate_blocking::Transport) -> Provider {
+fn provider(clock: &ManualClock, imds: ScriptedImds) -> Provider {
     Provider::builder()
         .config(config())
         .clock(clock.clone())
         .seed(7)
-        .transport(transport)
+        .transport(transport(imds))
         .build()
         .unwrap()
 }
@@ -79,16 +32,9 @@ fn provider(clock: &ManualClock, transport: impl credstate_blocking::Transport) 
 #[test]
 fn a_cold_fetch_asks_for_token_role_and_credentials_once() {
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
-    let provider = provider(
-        &clock,
-        imds(&seen, move || {
-            Ok(credentials_body(
-                "ASIA1",
-                START + Duration::from_secs(6 * 3600),
-            ))
-        }),
-    );
+    let imds = ScriptedImds::new(six_hour_credentials);
+    let seen = imds.seen();
+    let provider = provider(&clock, imds);
     let credentials = provider.credentials().unwrap();
     assert_eq!(credentials.access_key_id, "ASIA1");
     assert_eq!(credentials.secret_access_key.expose(), SECRET_KEY);
@@ -110,21 +56,17 @@ fn a_cold_fetch_asks_for_token_role_and_credentials_once() {
 #[test]
 fn concurrent_cold_callers_share_one_fetch_sequence() {
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
     let callers = 64;
     // The credentials answer is held back until every caller is on its way,
     // so the callers find the fetch in flight rather than finished.
     let (release, released) = mpsc::channel::<()>();
-    let provider = provider(
-        &clock,
-        imds(&seen, move || {
-            released.recv().unwrap();
-            Ok(credentials_body(
-                "ASIA1",
-                START + Duration::from_secs(6 * 3600),
-            ))
-        }),
-    );
+    let released = Mutex::new(released);
+    let imds = ScriptedImds::new(move |n| {
+        released.lock().unwrap().recv().unwrap();
+        six_hour_credentials(n)
+    });
+    let seen = imds.seen();
+    let provider = provider(&clock, imds);
     let (on_the_way, started) = mpsc::channel();
     let threads: Vec<_> = (0..callers)
         .map(|_| {
@@ -154,10 +96,7 @@ fn a_rejected_demand_returns_the_typed_cause() {
     let provider = Provider::builder()
         .config(config())
         .clock(clock)
-        .transport(|request: &Request| match request.path() {
-            "/latest/api/token" => Ok(Response::new(200, IMDS_TOKEN)),
-            _ => Ok(Response::new(404, "")),
-        })
+        .transport(imds_without_a_role())
         .build()
         .unwrap();
     let error = provider.credentials().unwrap_err();
@@ -173,8 +112,7 @@ fn an_unreachable_source_fails_after_its_attempts_with_the_transport_cause() {
     // Retries pause between attempts, so this test runs on the real clock.
     let attempts = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&attempts);
-    let mut config = config();
-    config.retry_pause_max = Duration::from_millis(1);
+    let config = scripted_config_with_quick_retries();
     let provider = Provider::builder()
         .config(config)
         .transport(move |_: &Request| {
@@ -191,30 +129,29 @@ fn an_unreachable_source_fails_after_its_attempts_with_the_transport_cause() {
 #[test]
 fn callers_in_the_mandatory_window_wait_for_the_refresh_and_get_new_credentials() {
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
     let expiry = START + Duration::from_secs(3600);
-    let issued = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&issued);
-    let provider = provider(
-        &clock,
-        imds(&seen, move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let expiration = expiry + Duration::from_secs(3600 * n as u64);
-            Ok(credentials_body(&format!("ASIA{n}"), expiration))
-        }),
-    );
+    let imds = ScriptedImds::new(move |n| {
+        let expiration = expiry + Duration::from_secs(3600 * n as u64);
+        Ok(credentials_body(&format!("ASIA{n}"), expiration))
+    });
+    let seen = imds.seen();
+    let provider = provider(&clock, imds);
     assert_eq!(provider.credentials().unwrap().access_key_id, "ASIA0");
     clock.set(expiry - Duration::from_secs(30));
     assert_eq!(provider.credentials().unwrap().access_key_id, "ASIA1");
-    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    let credential_requests = seen
+        .lines()
+        .iter()
+        .filter(|line| line.ends_with("/web"))
+        .count();
+    assert_eq!(credential_requests, 2);
 }
 
 #[test]
 fn expired_credentials_are_served_under_static_stability_while_the_source_fails() {
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
     let expiry = START + Duration::from_secs(3600);
-    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let healthy = Arc::new(AtomicBool::new(true));
     let health = Arc::clone(&healthy);
     let (events, received) = mpsc::channel();
     let events = Mutex::new(events);
@@ -227,13 +164,13 @@ fn expired_credentials_are_served_under_static_stability_while_the_source_fails(
         .on_event(move |event: &Event| {
             let _ = events.lock().unwrap().send(event.name());
         })
-        .transport(imds(&seen, move || {
+        .transport(transport(ScriptedImds::new(move |_| {
             if health.load(Ordering::SeqCst) {
                 Ok(credentials_body("ASIA1", expiry))
             } else {
                 Ok(Response::new(500, ""))
             }
-        }))
+        })))
         .build()
         .unwrap();
     provider.credentials().unwrap();
@@ -255,13 +192,7 @@ fn expired_credentials_are_served_under_static_stability_while_the_source_fails(
 #[test]
 fn dropping_the_last_handle_stops_and_joins_the_thread() {
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
-    let provider = provider(
-        &clock,
-        imds(&seen, move || {
-            Ok(credentials_body("ASIA1", START + Duration::from_secs(3600)))
-        }),
-    );
+    let provider = provider(&clock, ScriptedImds::new(six_hour_credentials));
     provider.credentials().unwrap();
     let probe = provider.driver_probe();
     let clone = provider.clone();
@@ -275,8 +206,7 @@ fn dropping_the_last_handle_stops_and_joins_the_thread() {
 #[test]
 fn a_panicking_transport_counts_as_a_broken_connection() {
     // Retries pause between attempts, so this test runs on the real clock.
-    let mut config = config();
-    config.retry_pause_max = Duration::from_millis(1);
+    let config = scripted_config_with_quick_retries();
     let provider = Provider::builder()
         .config(config)
         .transport(|_: &Request| -> Result<Response, TransportFailure> {
@@ -300,13 +230,7 @@ fn provider_and_credentials_are_send_sync_and_debug_without_secrets() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Provider>();
     let clock = ManualClock::at(START);
-    let seen = Seen::default();
-    let provider = provider(
-        &clock,
-        imds(&seen, move || {
-            Ok(credentials_body("ASIA1", START + Duration::from_secs(3600)))
-        }),
-    );
+    let provider = provider(&clock, ScriptedImds::new(six_hour_credentials));
     let credentials = provider.credentials().unwrap();
     let printed = format!("{provider:?} {credentials:?} {credentials}");
     assert!(printed.contains("ASIA1"));

@@ -1,13 +1,12 @@
 //! `credstate config [--json]`: the configuration credstate resolves from
 //! this process's environment and AWS config file, and where each value came
-//! from. The resolution itself is the core's; this only reads and prints.
+//! from. The core resolves, `process_config` reads; this only prints.
 
-use std::io::ErrorKind;
 use std::process::ExitCode;
 
-use credstate::{
-    config_file_path, resolve_config, ConfigReport, Environment, ProfileFile, Settings,
-};
+use credstate::{ConfigReport, Settings};
+
+use crate::process_config;
 
 /// Arguments of `credstate config`.
 #[derive(clap::Args)]
@@ -17,41 +16,8 @@ pub struct Args {
     json: bool,
 }
 
-/// The environment variables that configuration resolution may read.
-fn environment() -> Environment {
-    std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .filter(|(name, _)| name.starts_with("AWS_"))
-        .collect()
-}
-
-fn home_directory() -> Option<String> {
-    ["HOME", "USERPROFILE"]
-        .into_iter()
-        .find_map(|var| std::env::var(var).ok().filter(|home| !home.is_empty()))
-}
-
 pub fn run(args: Args) -> ExitCode {
-    let settings = Settings::default();
-    let env = environment();
-    let path = config_file_path(&settings, &env, home_directory().as_deref());
-    let text = match &path {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            // A missing config file is normal: resolve as if it were empty.
-            Err(err) if err.kind() == ErrorKind::NotFound => Some(String::new()),
-            Err(err) => {
-                eprintln!("credstate config: cannot read the config file {path}: {err}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
-    let file = path
-        .as_deref()
-        .zip(text.as_deref())
-        .map(|(path, text)| ProfileFile { path, text });
-    let resolved = match resolve_config(&settings, &env, file) {
+    let resolved = match process_config::resolve(&Settings::default()) {
         Ok(resolved) => resolved,
         Err(err) => {
             eprintln!("credstate config: {err}");

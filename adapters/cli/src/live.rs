@@ -7,17 +7,16 @@
 //! `--show-secrets`, and by `credential-process`, whose whole point is to hand
 //! them to an AWS SDK.
 
-use std::io::{ErrorKind, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use credstate::{
-    config_file_path, format_duration, parse_duration, resolve_config, Config, Credentials,
-    Environment, Event, ProfileFile, Settings, Timestamp,
-};
+use credstate::{format_duration, parse_duration, Config, Credentials, Event, Settings, Timestamp};
 use credstate_blocking::{Clock, Provider, SystemClock};
 use serde_json::json;
+
+use crate::process_config;
 
 const REDACTED: &str = "<redacted>";
 
@@ -84,28 +83,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 fn resolve(source: &SourceArgs) -> Result<Config, String> {
     let mut settings = Settings::default();
     settings.endpoint = source.endpoint.clone();
-    let env: Environment = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .filter(|(name, _)| name.starts_with("AWS_"))
-        .collect();
-    let home = ["HOME", "USERPROFILE"]
-        .into_iter()
-        .find_map(|var| std::env::var(var).ok().filter(|home| !home.is_empty()));
-    let path = config_file_path(&settings, &env, home.as_deref());
-    let text = match &path {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            // No config file is the common case: resolve as if it were empty.
-            Err(err) if err.kind() == ErrorKind::NotFound => Some(String::new()),
-            Err(err) => return Err(format!("cannot read the config file {path}: {err}")),
-        },
-        None => None,
-    };
-    let file = path
-        .as_deref()
-        .zip(text.as_deref())
-        .map(|(path, text)| ProfileFile { path, text });
-    let resolved = resolve_config(&settings, &env, file).map_err(|err| err.to_string())?;
+    let resolved = process_config::resolve(&settings)?;
     for warning in &resolved.warnings {
         eprintln!("credstate: warning: {warning}");
     }

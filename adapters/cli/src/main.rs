@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod config_cmd;
 mod live;
 mod mock;
+mod process_config;
 mod simulate;
 
 #[derive(Parser)]

@@ -1,8 +1,12 @@
 //! `credstate config [--json]` run as a process, with a controlled
 //! environment and a temporary config file.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use support::{stderr, stdout};
 
 /// A scratch directory that is removed when the test ends.
 struct Scratch(PathBuf);
@@ -37,22 +41,8 @@ impl Drop for Scratch {
 
 /// `credstate config ARGS` with only `HOME` and `env` in its environment.
 fn credstate_config(args: &[&str], home: &Scratch, env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_credstate"))
-        .arg("config")
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .envs(env.iter().copied())
-        .output()
-        .expect("run credstate")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
+    let args: Vec<&str> = ["config"].iter().chain(args).copied().collect();
+    support::credstate(&args, &home.path(), env)
 }
 
 fn json(output: &Output) -> serde_json::Value {

@@ -1,30 +1,20 @@
 //! `credstate get`, `credential-process` and `watch` run as processes against
 //! the mock IMDS on loopback, with a controlled environment.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 use std::time::Duration;
 
 use credstate_tests::mock_imds::{MockImds, MockImdsOptions};
 use credstate_tests::scenario::{FaultKind, TokenSupport};
 
+use support::{stderr, stdout};
+
 /// `credstate ARGS` with only `env` in its environment (and a HOME with no
 /// AWS config file in it).
 fn credstate(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_credstate"))
-        .args(args)
-        .env_clear()
-        .env("HOME", "/nonexistent/credstate-live-test-home")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run credstate")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
+    support::credstate(args, "/nonexistent/credstate-live-test-home", env)
 }
 
 fn issued(mock: &MockImds) -> (String, String, String) {

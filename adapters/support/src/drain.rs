@@ -1,9 +1,41 @@
-//! One round of the run loop's step 2: poll until the deadline.
+//! The run loop's pieces every adapter shares: a caller's demand, one round
+//! of polling until the deadline, and reporting what the IO came to.
 
 use std::fs::File;
 use std::io::{self, Read};
 
-use credstate::{Event, FileError, FileRead, Machine, Output, Request, Timestamp};
+use credstate::{
+    Demand, Event, FileError, FileRead, FileReadId, Machine, Output, Request, RequestId, Response,
+    Timestamp, TransportFailure,
+};
+
+use crate::snapshot::SnapshotCell;
+
+/// What a caller's demand came to, asked with the machine's lock held.
+#[derive(Debug)]
+pub struct CallerDemand {
+    /// The machine's answer.
+    pub demand: Demand,
+    /// Whether the demand left work for the driver (a fetch to start, events
+    /// to drain): the adapter wakes it then.
+    pub wake_driver: bool,
+}
+
+/// Ask the machine on a caller's behalf and publish its snapshot to `cell`.
+///
+/// A demand that started a fetch, or was answered (and so may have queued an
+/// event), leaves work for the driver; a caller that merely joins the fetch
+/// in flight does not.
+pub fn caller_demand(machine: &mut Machine, cell: &SnapshotCell, now: Timestamp) -> CallerDemand {
+    let was_fetching = machine.is_fetching();
+    let demand = machine.demand(now);
+    cell.publish(machine);
+    let wake_driver = !matches!(demand, Demand::Pending) || machine.is_fetching() != was_fetching;
+    CallerDemand {
+        demand,
+        wake_driver,
+    }
+}
 
 /// IO the machine asked for, in the order it asked.
 #[derive(Debug)]
@@ -46,6 +78,28 @@ pub fn drain(machine: &mut Machine, now: Timestamp) -> Drained {
         }
     }
     drained
+}
+
+/// What performing an [`Operation`] came to, for [`report`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// The answer to the request with this id, or how it failed.
+    Sent(RequestId, Result<Response, TransportFailure>),
+    /// The contents of the file read with this id, or why it failed.
+    Read(FileReadId, Result<Vec<u8>, FileError>),
+}
+
+/// Hand `outcome` to the machine. The machine refuses only a report it never
+/// asked for, which is a bug in the driver: that is logged, not returned.
+pub fn report(machine: &mut Machine, outcome: Outcome, now: Timestamp) {
+    let reported = match outcome {
+        Outcome::Sent(id, Ok(response)) => machine.handle_response(id, response, now),
+        Outcome::Sent(id, Err(failure)) => machine.handle_failure(id, failure, now),
+        Outcome::Read(id, contents) => machine.handle_file(id, contents, now),
+    };
+    if let Err(misuse) = reported {
+        tracing::error!(target: "credstate", "driver bug: {misuse}");
+    }
 }
 
 /// Read the file the machine asked for, now and from disk, at most
@@ -94,6 +148,40 @@ mod tests {
             drained.wake_at,
             Some(now + machine.config().request_timeout)
         );
+    }
+
+    #[test]
+    fn a_demand_that_starts_a_fetch_wakes_the_driver_and_one_that_joins_it_does_not() {
+        let mut machine = Machine::new(Config::default(), 1).unwrap();
+        let cell = SnapshotCell::new();
+        let now = Timestamp::from_unix_secs(1_795_910_400);
+        let first = caller_demand(&mut machine, &cell, now);
+        assert!(matches!(first.demand, Demand::Pending));
+        assert!(first.wake_driver);
+        let joining = caller_demand(&mut machine, &cell, now);
+        assert!(matches!(joining.demand, Demand::Pending));
+        assert!(!joining.wake_driver);
+    }
+
+    #[test]
+    fn a_reported_answer_moves_the_machine_to_its_next_request() {
+        let mut machine = Machine::new(Config::default(), 1).unwrap();
+        let now = Timestamp::from_unix_secs(1_795_910_400);
+        assert!(matches!(machine.demand(now), Demand::Pending));
+        let token_request = match drain(&mut machine, now).operations.into_iter().next() {
+            Some(Operation::Send(request)) => request,
+            other => panic!("expected the token request, got {other:?}"),
+        };
+        report(
+            &mut machine,
+            Outcome::Sent(token_request.id, Ok(Response::new(200, "token"))),
+            now,
+        );
+        let next = drain(&mut machine, now);
+        assert!(matches!(
+            &next.operations[..],
+            [Operation::Send(request)] if request.path().ends_with("security-credentials-extended/")
+        ));
     }
 
     #[test]

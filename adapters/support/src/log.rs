@@ -172,8 +172,8 @@ impl fmt::Debug for EventSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::capture_logs as capture;
     use credstate::{SourceError, Step, Timestamp, TransportFailure};
-    use std::io::Write;
     use std::sync::Mutex;
 
     fn fetch_failed(retry_secs: i64) -> Event {
@@ -224,32 +224,6 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(log.admit(&fetch_failed(1), now), Some(0));
         }
-    }
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn capture(body: impl FnOnce()) -> String {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, body);
-        let bytes = captured.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
     }
 
     #[test]

@@ -36,9 +36,10 @@ fn to_sdk(credentials: &Credentials) -> aws_credential_types::Credentials {
 /// causes that mean "no instance credentials here at all" say so, every
 /// other failure is the provider's error.
 fn to_sdk_error(cause: SourceError) -> CredentialsError {
-    match cause {
-        SourceError::Disabled | SourceError::NoRoleAttached => CredentialsError::not_loaded(cause),
-        cause => CredentialsError::provider_error(cause),
+    if cause.is_source_absent() {
+        CredentialsError::not_loaded(cause)
+    } else {
+        CredentialsError::provider_error(cause)
     }
 }
 

@@ -2,11 +2,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use credstate::{
-    Credentials, Demand, FileError, Machine, MisuseError, SourceError, TransportFailure,
-};
+use credstate::{Credentials, Demand, FileError, Machine, SourceError, TransportFailure};
 use credstate_adapter_support::{
-    drain, read_file, sleep_until, ClockHandle, EventSink, Operation, SnapshotCell,
+    caller_demand, drain, read_file, report, sleep_until, ClockHandle, EventSink, Operation,
+    Outcome, ProviderParts, SnapshotCell,
 };
 use tokio::sync::{watch, Notify};
 use tracing::instrument::WithSubscriber;
@@ -39,18 +38,12 @@ struct State {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        machine: Machine,
-        clock: ClockHandle,
-        transport: Arc<dyn Transport>,
-        sink: EventSink,
-        dispatch: tracing::Dispatch,
-    ) -> Self {
+    pub(crate) fn new(parts: ProviderParts, transport: Arc<dyn Transport>) -> Self {
         Shared {
             snapshot: SnapshotCell::new(),
-            clock,
+            clock: parts.clock,
             state: Mutex::new(State {
-                machine,
+                machine: parts.machine,
                 shutdown: false,
                 driver_running: false,
             }),
@@ -58,8 +51,8 @@ impl Shared {
             wake: Notify::new(),
             shutdown: Notify::new(),
             transport,
-            sink: Mutex::new(Some(sink)),
-            dispatch,
+            sink: Mutex::new(Some(parts.sink)),
+            dispatch: parts.dispatch,
         }
     }
 
@@ -119,20 +112,13 @@ impl Shared {
                         self.spawn_driver_locked(&mut state, &runtime);
                     }
                 }
-                let was_fetching = state.machine.is_fetching();
-                let demand = state.machine.demand(self.clock.now());
-                self.snapshot.publish(&state.machine);
-                // A demand that started a fetch, or was answered (and so may
-                // have queued an event), leaves work for the driver; a caller
-                // that merely joins the fetch in flight does not.
-                let wake_driver = !matches!(demand, Demand::Pending)
-                    || state.machine.is_fetching() != was_fetching;
+                let asked = caller_demand(&mut state.machine, &self.snapshot, self.clock.now());
                 let changed = self.changed.subscribe();
                 drop(state);
-                if wake_driver {
+                if asked.wake_driver {
                     self.wake.notify_one();
                 }
-                match demand {
+                match asked.demand {
                     Demand::Ready(credentials) => return Ok(credentials),
                     Demand::Rejected(cause) => return Err(cause),
                     // Pending, and whatever a newer core may add: wait, ask again.
@@ -205,13 +191,10 @@ async fn run(shared: Arc<Shared>) {
 
         if !drained.operations.is_empty() {
             for operation in drained.operations {
-                let performed = tokio::select! {
+                tokio::select! {
                     biased;
                     () = shared.shutdown.notified() => return,
-                    reported = perform(&shared, operation) => reported,
-                };
-                if let Err(misuse) = performed {
-                    tracing::error!(target: "credstate", "driver bug: {misuse}");
+                    () = perform(&shared, operation) => {}
                 }
             }
             continue;
@@ -231,20 +214,13 @@ async fn run(shared: Arc<Shared>) {
 }
 
 /// Perform one operation within its deadline and report the outcome.
-async fn perform(shared: &Shared, operation: Operation) -> Result<(), MisuseError> {
-    match operation {
+async fn perform(shared: &Shared, operation: Operation) {
+    let outcome = match operation {
         Operation::Send(request) => {
-            let outcome = tokio::time::timeout(request.timeout, shared.transport.send(&request))
+            let answer = tokio::time::timeout(request.timeout, shared.transport.send(&request))
                 .await
                 .unwrap_or(Err(TransportFailure::TimedOut));
-            let mut state = shared.lock();
-            let now = shared.clock.now();
-            let reported = match outcome {
-                Ok(response) => state.machine.handle_response(request.id, response, now),
-                Err(failure) => state.machine.handle_failure(request.id, failure, now),
-            };
-            shared.handled(state);
-            reported
+            Outcome::Sent(request.id, answer)
         }
         Operation::ReadFile(read) => {
             let (id, timeout) = (read.id, read.timeout);
@@ -255,14 +231,13 @@ async fn perform(shared: &Shared, operation: Operation) -> Result<(), MisuseErro
                 Ok(Err(_)) => Err(FileError::Other("the file read task failed".into())),
                 Err(_) => Err(FileError::TimedOut),
             };
-            let mut state = shared.lock();
-            let now = shared.clock.now();
-            let reported = state.machine.handle_file(id, contents, now);
-            shared.handled(state);
-            reported
+            Outcome::Read(id, contents)
         }
         // An operation a newer support crate knows and this driver does not:
         // the machine times it out like an unanswered request.
-        _ => Ok(()),
-    }
+        _ => return,
+    };
+    let mut state = shared.lock();
+    report(&mut state.machine, outcome, shared.clock.now());
+    shared.handled(state);
 }

@@ -44,12 +44,9 @@ mod transport;
 
 use std::fmt;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use credstate::{Config, ConfigError, Credentials, Event, Machine, SourceError};
-use credstate_adapter_support::{
-    default_seed, https_source, ClockHandle, EventHook, EventLog, EventSink, DEFAULT_LOG_INTERVAL,
-};
+use credstate::{Config, ConfigError, Credentials, SourceError};
+use credstate_adapter_support::ProviderSettings;
 
 pub use async_trait::async_trait;
 pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
@@ -166,83 +163,26 @@ impl DriverProbe {
 }
 
 /// Builds a [`Provider`]; every setting has a default.
+#[derive(Default)]
 pub struct Builder {
-    config: Config,
+    settings: ProviderSettings,
     transport: Option<Arc<dyn Transport>>,
-    seed: Option<u64>,
-    clock: ClockHandle,
-    hook: Option<EventHook>,
-    log_interval: Duration,
     runtime: Option<tokio::runtime::Handle>,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            config: Config::default(),
-            transport: None,
-            seed: None,
-            clock: ClockHandle::system(),
-            hook: None,
-            log_interval: DEFAULT_LOG_INTERVAL,
-            runtime: None,
-        }
-    }
 }
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("custom_transport", &self.transport.is_some())
-            .field("seed", &self.seed)
-            .field("log_interval", &self.log_interval)
-            .finish_non_exhaustive()
+        self.settings.fmt_builder(f, self.transport.is_some())
     }
 }
 
 impl Builder {
-    /// The machine's configuration (default: `Config::default()`).
-    #[must_use]
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
+    credstate_adapter_support::provider_settings_setters!(hook_runs_on: "the driver task");
 
     /// Bring your own transport (default: [`HyperTransport`]).
     #[must_use]
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
-        self
-    }
-
-    /// The seed of the machine's jitter (default: from time and process id).
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Where "now" comes from (default: [`SystemClock`]).
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockHandle::injected(clock);
-        self
-    }
-
-    /// Call `hook` with every event, unthrottled, on the driver task. It must
-    /// return quickly and must not hold a clone of the provider.
-    #[must_use]
-    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.hook = Some(Arc::new(hook));
-        self
-    }
-
-    /// Log identical events at most once per `interval` (default: 60 s;
-    /// zero logs every event).
-    #[must_use]
-    pub fn log_interval(mut self, interval: Duration) -> Self {
-        self.log_interval = interval;
         self
     }
 
@@ -263,7 +203,7 @@ impl Builder {
         let transport: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
             None => {
-                if let Some(url) = https_source(&self.config) {
+                if let Some(url) = self.settings.https_source() {
                     return Err(BuildError::TlsNotSupported {
                         endpoint: url.to_owned(),
                     });
@@ -271,10 +211,7 @@ impl Builder {
                 Arc::new(HyperTransport)
             }
         };
-        let machine = Machine::new(self.config, self.seed.unwrap_or_else(default_seed))?;
-        let sink = EventSink::new(EventLog::new(self.log_interval), self.hook);
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let shared = Arc::new(Shared::new(machine, self.clock, transport, sink, dispatch));
+        let shared = Arc::new(Shared::new(self.settings.into_parts()?, transport));
         shared.spawn_driver(&runtime);
         Ok(Provider {
             handle: Arc::new(Handle { shared }),

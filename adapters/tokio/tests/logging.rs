@@ -1,67 +1,17 @@
 //! What the tokio provider logs: its events, rate-limited, never a secret.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use credstate::{Config, Request, Response, TransportFailure};
-use credstate_tokio::{Clock, Provider, SystemClock};
-
-const SECRET_KEY: &str = "wJalrXUtnFEMI-SECRET-ACCESS-KEY";
-const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjE-SESSION-TOKEN";
-const IMDS_TOKEN: &str = "AQAEAImdsSessionToken-NEVER-LOG";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An IMDS whose first role-list answer is a 500, so warnings are logged too.
-fn flaky_imds() -> impl Fn(&Request) -> Result<Response, TransportFailure> + Send + Sync + 'static {
-    let role_lists = AtomicUsize::new(0);
-    let expiration = SystemClock.now() + Duration::from_secs(6 * 3600);
-    move |request: &Request| match request.path() {
-        "/latest/api/token" => Ok(Response::new(200, IMDS_TOKEN)),
-        "/latest/meta-data/iam/security-credentials-extended/" => {
-            if role_lists.fetch_add(1, Ordering::SeqCst) == 0 {
-                Ok(Response::new(500, format!("oops {IMDS_TOKEN}")))
-            } else {
-                Ok(Response::new(200, "web"))
-            }
-        }
-        _ => Ok(Response::new(
-            200,
-            format!(
-                r#"{{"Code":"Success","AccessKeyId":"ASIALOGGED","SecretAccessKey":"{SECRET_KEY}",
-                    "Token":"{SESSION_TOKEN}","Expiration":"{}"}}"#,
-                expiration.to_rfc3339()
-            ),
-        )),
-    }
-}
+use credstate_adapter_support::testing::{
+    assert_logged_the_flaky_fetch_without_secrets, capture_logs, flaky_imds,
+    scripted_config_with_quick_retries,
+};
+use credstate_tokio::Provider;
 
 #[test]
 fn events_are_logged_under_the_credstate_target_without_any_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let mut config = Config::default();
-        config.endpoint = "http://imds.invalid".into();
-        config.retry_pause_max = Duration::from_millis(1);
+    let output = capture_logs(|| {
+        let config = scripted_config_with_quick_retries();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -74,6 +24,7 @@ fn events_are_logged_under_the_credstate_target_without_any_secret() {
                 .unwrap();
             let credentials = provider.credentials().await.unwrap();
             assert_eq!(credentials.access_key_id, "ASIALOGGED");
+            // Wait, bounded, for the driver task to end, so every line is written.
             let probe = provider.driver_probe();
             drop(provider);
             for _ in 0..500 {
@@ -85,21 +36,5 @@ fn events_are_logged_under_the_credstate_target_without_any_secret() {
             assert!(!probe.is_running());
         });
     });
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for expected in [
-        "credstate",
-        "event=\"fetch_started\"",
-        "event=\"attempt_failed\"",
-        "HTTP 500",
-        "event=\"credentials_received\"",
-    ] {
-        assert!(
-            output.contains(expected),
-            "missing {expected} in:\n{output}"
-        );
-    }
-    assert!(output.contains("WARN"), "{output}");
-    for secret in [SECRET_KEY, SESSION_TOKEN, IMDS_TOKEN] {
-        assert!(!output.contains(secret), "{secret} leaked into:\n{output}");
-    }
+    assert_logged_the_flaky_fetch_without_secrets(&output);
 }

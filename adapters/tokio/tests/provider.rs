@@ -3,55 +3,32 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use credstate::{Config, Event, Request, Response, SourceError, Timestamp, TransportFailure};
+use credstate::{Event, Request, Response, SourceError, TransportFailure};
+use credstate_adapter_support::testing::{
+    credentials_body, imds_without_a_role, scripted_config as config, six_hour_credentials,
+    ScriptedImds, Seen, IMDS_TOKEN, SECRET_KEY, SESSION_TOKEN, START,
+};
 use credstate_tokio::{async_trait, ManualClock, Provider, Transport};
 use tokio::sync::Semaphore;
 
-const START: Timestamp = Timestamp::from_unix_secs(1_795_910_400); // 2026-11-29T00:00:00Z
-const SECRET_KEY: &str = "wJalrXUtnFEMI-SECRET-ACCESS-KEY";
-const SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjE-SESSION-TOKEN";
-const IMDS_TOKEN: &str = "AQAEAImdsSessionToken-NEVER-LOG";
-
-fn credentials_body(access_key_id: &str, expiration: Timestamp) -> Response {
-    Response::new(
-        200,
-        format!(
-            r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"{access_key_id}",
-                "SecretAccessKey":"{SECRET_KEY}","Token":"{SESSION_TOKEN}",
-                "Expiration":"{}"}}"#,
-            expiration.to_rfc3339()
-        ),
-    )
-}
-
-type CredentialsAnswer = Box<dyn Fn(usize) -> Result<Response, TransportFailure> + Send + Sync>;
-
-/// An IMDS with role `web`; the n-th credentials answer (from 0) comes from
-/// `credentials(n)`, after a permit of `gate` when there is one.
-struct ScriptedImds {
-    seen: Arc<Mutex<Vec<String>>>,
-    credentials_served: AtomicUsize,
-    credentials: CredentialsAnswer,
+/// The scripted IMDS as a tokio transport, whose credentials answers each
+/// wait for a permit of `gate` when there is one.
+struct Scripted {
+    imds: ScriptedImds,
     gate: Option<Arc<Semaphore>>,
 }
 
-impl ScriptedImds {
+impl Scripted {
     fn new(
         credentials: impl Fn(usize) -> Result<Response, TransportFailure> + Send + Sync + 'static,
-    ) -> (Self, Arc<Mutex<Vec<String>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let imds = ScriptedImds {
-            seen: Arc::clone(&seen),
-            credentials_served: AtomicUsize::new(0),
-            credentials: Box::new(credentials),
-            gate: None,
-        };
-        (imds, seen)
+    ) -> (Self, Seen) {
+        let imds = ScriptedImds::new(credentials);
+        let seen = imds.seen();
+        (Scripted { imds, gate: None }, seen)
     }
 
     fn gated(mut self, gate: &Arc<Semaphore>) -> Self {
@@ -61,37 +38,17 @@ impl ScriptedImds {
 }
 
 #[async_trait]
-impl Transport for ScriptedImds {
+impl Transport for Scripted {
     async fn send(&self, request: &Request) -> Result<Response, TransportFailure> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", request.method.as_str(), request.path()));
-        match request.path() {
-            "/latest/api/token" => Ok(Response::new(200, IMDS_TOKEN)),
-            "/latest/meta-data/iam/security-credentials-extended/" => Ok(Response::new(200, "web")),
-            "/latest/meta-data/iam/security-credentials-extended/web" => {
-                if let Some(gate) = &self.gate {
-                    gate.acquire().await.unwrap().forget();
-                }
-                (self.credentials)(self.credentials_served.fetch_add(1, Ordering::SeqCst))
-            }
-            other => panic!("unexpected request for {other}"),
+        if let Some(gate) = self
+            .gate
+            .as_ref()
+            .filter(|_| ScriptedImds::is_credentials_request(request))
+        {
+            gate.acquire().await.unwrap().forget();
         }
+        self.imds.answer(request)
     }
-}
-
-fn config() -> Config {
-    let mut config = Config::default();
-    config.endpoint = "http://imds.invalid".into();
-    config
-}
-
-fn six_hour_credentials(_: usize) -> Result<Response, TransportFailure> {
-    Ok(credentials_body(
-        "ASIA1",
-        START + Duration::from_secs(6 * 3600),
-    ))
 }
 
 fn provider(clock: &ManualClock, transport: impl Transport) -> Provider {
@@ -107,14 +64,14 @@ fn provider(clock: &ManualClock, transport: impl Transport) -> Provider {
 #[tokio::test]
 async fn a_cold_fetch_asks_for_token_role_and_credentials_once() {
     let clock = ManualClock::at(START);
-    let (imds, seen) = ScriptedImds::new(six_hour_credentials);
+    let (imds, seen) = Scripted::new(six_hour_credentials);
     let provider = provider(&clock, imds);
     let credentials = provider.credentials().await.unwrap();
     assert_eq!(credentials.access_key_id, "ASIA1");
     let again = provider.credentials().await.unwrap();
     assert_eq!(*credentials, *again);
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen.lines(),
         [
             "PUT /latest/api/token",
             "GET /latest/meta-data/iam/security-credentials-extended/",
@@ -126,7 +83,7 @@ async fn a_cold_fetch_asks_for_token_role_and_credentials_once() {
 #[tokio::test]
 async fn the_hot_path_completes_on_its_first_poll() {
     let clock = ManualClock::at(START);
-    let (imds, _) = ScriptedImds::new(six_hour_credentials);
+    let (imds, _) = Scripted::new(six_hour_credentials);
     let provider = provider(&clock, imds);
     provider.credentials().await.unwrap();
     let mut hot = pin!(provider.credentials());
@@ -141,7 +98,7 @@ async fn the_hot_path_completes_on_its_first_poll() {
 async fn a_thousand_concurrent_cold_callers_share_one_fetch_sequence() {
     let clock = ManualClock::at(START);
     let gate = Arc::new(Semaphore::new(0));
-    let (imds, seen) = ScriptedImds::new(six_hour_credentials);
+    let (imds, seen) = Scripted::new(six_hour_credentials);
     let provider = provider(&clock, imds.gated(&gate));
     let (started, mut on_the_way) = tokio::sync::mpsc::unbounded_channel();
     let callers: Vec<_> = (0..1000)
@@ -163,7 +120,7 @@ async fn a_thousand_concurrent_cold_callers_share_one_fetch_sequence() {
         results.push(caller.await.unwrap().unwrap());
     }
     assert!(results.iter().all(|c| **c == *results[0]));
-    assert_eq!(seen.lock().unwrap().len(), 3, "{:?}", seen.lock().unwrap());
+    assert_eq!(seen.lines().len(), 3, "{:?}", seen.lines());
 }
 
 #[tokio::test]
@@ -172,10 +129,7 @@ async fn a_rejected_demand_returns_the_typed_cause() {
     let provider = Provider::builder()
         .config(config())
         .clock(clock)
-        .transport(|request: &Request| match request.path() {
-            "/latest/api/token" => Ok(Response::new(200, IMDS_TOKEN)),
-            _ => Ok(Response::new(404, "")),
-        })
+        .transport(imds_without_a_role())
         .build()
         .unwrap();
     assert_eq!(
@@ -213,7 +167,7 @@ async fn a_request_that_never_answers_times_out_at_the_configured_deadline() {
 async fn callers_in_the_mandatory_window_wait_for_the_refresh_and_get_new_credentials() {
     let clock = ManualClock::at(START);
     let expiry = START + Duration::from_secs(3600);
-    let (imds, _) = ScriptedImds::new(move |n| {
+    let (imds, _) = Scripted::new(move |n| {
         let expiration = expiry + Duration::from_secs(3600 * n as u64);
         Ok(credentials_body(&format!("ASIA{n}"), expiration))
     });
@@ -236,7 +190,7 @@ async fn wait_until_stopped(probe: &credstate_tokio::DriverProbe) {
 #[tokio::test]
 async fn dropping_the_last_handle_stops_the_driver_task() {
     let clock = ManualClock::at(START);
-    let (imds, _) = ScriptedImds::new(six_hour_credentials);
+    let (imds, _) = Scripted::new(six_hour_credentials);
     let provider = provider(&clock, imds);
     provider.credentials().await.unwrap();
     let probe = provider.driver_probe();
@@ -252,7 +206,7 @@ async fn dropping_the_last_handle_stops_the_driver_task() {
 fn a_provider_outliving_its_runtime_gets_a_new_driver_on_the_callers_runtime() {
     let clock = ManualClock::at(START);
     let expiry = START + Duration::from_secs(3600);
-    let (imds, _) = ScriptedImds::new(move |n| {
+    let (imds, _) = Scripted::new(move |n| {
         Ok(credentials_body(
             &format!("ASIA{n}"),
             expiry + Duration::from_secs(3600 * n as u64),
@@ -283,7 +237,7 @@ fn a_provider_outliving_its_runtime_gets_a_new_driver_on_the_callers_runtime() {
 #[tokio::test]
 async fn the_event_hook_sees_the_fetch_in_order() {
     let clock = ManualClock::at(START);
-    let (imds, _) = ScriptedImds::new(six_hour_credentials);
+    let (imds, _) = Scripted::new(six_hour_credentials);
     let names = Arc::new(Mutex::new(Vec::new()));
     let recorder = Arc::clone(&names);
     let provider = Provider::builder()
@@ -326,7 +280,7 @@ async fn provider_and_credentials_print_without_secrets() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Provider>();
     let clock = ManualClock::at(START);
-    let (imds, _) = ScriptedImds::new(six_hour_credentials);
+    let (imds, _) = Scripted::new(six_hour_credentials);
     let provider = provider(&clock, imds);
     let credentials = provider.credentials().await.unwrap();
     let printed = format!("{provider:?} {credentials:?} {credentials}");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{
     CredentialSource, FaultRule, FaultSchedule, IssuedCredentials, MockImdsOptions, MockStats,
 };
-use crate::scenario::{FaultKind, Rotation, TokenSupport};
+use crate::scenario::{FaultKind, FaultTarget, Rotation, TokenSupport};
 
 pub(crate) const TOKEN_PATH: &str = "/latest/api/token";
 pub(crate) const LEGACY_PATH: &str = "/latest/meta-data/iam/security-credentials";
@@ -127,22 +127,13 @@ impl Route {
     fn is_imds(&self) -> bool {
         !matches!(self, Route::Container | Route::Unknown)
     }
-}
 
-/// Whether a fault kind acts on requests of this route.
-fn acts_on(kind: FaultKind, route: &Route) -> bool {
-    match kind {
-        FaultKind::Http500
-        | FaultKind::Http503
-        | FaultKind::Http429
-        | FaultKind::Timeout
-        | FaultKind::Refused => true,
-        FaultKind::BadJson | FaultKind::ExpiredCredentials => {
-            matches!(route, Route::RoleCredentials { .. } | Route::Container)
+    fn fault_target(&self) -> FaultTarget {
+        match self {
+            Route::Token => FaultTarget::ImdsToken,
+            Route::RoleCredentials { .. } | Route::Container => FaultTarget::Credentials,
+            Route::RoleList { .. } | Route::OtherMetadata | Route::Unknown => FaultTarget::Other,
         }
-        FaultKind::TokenUnsupported | FaultKind::TokenTimeout => *route == Route::Token,
-        // The host's clock and the client's token file are beyond a server.
-        FaultKind::ClockJump | FaultKind::TokenFileMissing => false,
     }
 }
 
@@ -407,10 +398,12 @@ impl MockState {
     fn fault_for(&mut self, route: &Route, path: &str, now: Instant) -> Option<FaultKind> {
         let elapsed = self.uptime(now);
         let seed = self.options.seed;
-        let mut chosen = self.manual_fault.filter(|kind| acts_on(*kind, route));
+        let mut chosen = self
+            .manual_fault
+            .filter(|kind| kind.acts_on(route.fault_target()));
         for (index, installed) in self.rules.iter_mut().enumerate() {
             let rule = &installed.rule;
-            if !acts_on(rule.kind, route) || !rule.matches_path(path) {
+            if !rule.kind.acts_on(route.fault_target()) || !rule.matches_path(path) {
                 continue;
             }
             installed.eligible_seen += 1;

@@ -26,7 +26,7 @@ use credstate::{ContainerAuth, ContainerSource, FileError, Method, Response};
 use super::imds::{ImdsAnswer, SimRequest};
 use super::issuer::{CredentialIssuer, CredentialSet};
 use super::rng::SimRng;
-use crate::scenario::{ContainerModel, Fault, FaultKind};
+use crate::scenario::{ContainerModel, Fault, FaultKind, FaultTarget};
 
 const AUTHORIZATION_HEADER: &str = "authorization";
 const ACCOUNT_ID: &str = "123456789012";
@@ -215,9 +215,10 @@ impl SimContainer {
         self.note_generation(elapsed_ms);
         let mut body_fault = None;
         let at = Duration::from_millis(elapsed_ms);
+        // Every request to the agent asks for credentials.
         for index in 0..self.faults.len() {
             let fault = &self.faults[index];
-            if !fault.covers(at) || !applies(fault.kind) {
+            if !fault.covers(at) || !fault.kind.acts_on(FaultTarget::Credentials) {
                 continue;
             }
             let (kind, percent) = (fault.kind, fault.percent.unwrap_or(100));
@@ -310,25 +311,6 @@ impl SimContainer {
             "AccessDenied",
             "the authorization token is invalid or has expired",
         ))
-    }
-}
-
-/// Whether a fault kind acts on the agent's HTTP requests.
-fn applies(kind: FaultKind) -> bool {
-    match kind {
-        FaultKind::Http500
-        | FaultKind::Http503
-        | FaultKind::Http429
-        | FaultKind::Timeout
-        | FaultKind::Refused
-        | FaultKind::BadJson
-        | FaultKind::ExpiredCredentials => true,
-        // The IMDS token PUT does not exist here; the clock and the token
-        // file are not the agent's business.
-        FaultKind::TokenUnsupported
-        | FaultKind::TokenTimeout
-        | FaultKind::ClockJump
-        | FaultKind::TokenFileMissing => false,
     }
 }
 

@@ -11,7 +11,7 @@ use credstate::{Method, Response};
 
 use super::issuer::{CredentialIssuer, CredentialSet};
 use super::rng::SimRng;
-use crate::scenario::{Fault, FaultKind, ImdsModel, TokenSupport};
+use crate::scenario::{Fault, FaultKind, FaultTarget, ImdsModel, TokenSupport};
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -96,6 +96,16 @@ enum Target<'a> {
     Unknown,
 }
 
+impl Target<'_> {
+    fn fault_target(self) -> FaultTarget {
+        match self {
+            Target::Token => FaultTarget::ImdsToken,
+            Target::Credentials { .. } => FaultTarget::Credentials,
+            Target::RoleList { .. } | Target::Unknown => FaultTarget::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyFault {
     BadJson,
@@ -151,7 +161,7 @@ impl SimImds {
         let at = Duration::from_millis(elapsed_ms);
         for index in 0..self.faults.len() {
             let fault = &self.faults[index];
-            if !fault.covers(at) || !applies(fault.kind, target) {
+            if !fault.covers(at) || !fault.kind.acts_on(target.fault_target()) {
                 continue;
             }
             let (kind, percent) = (fault.kind, fault.percent.unwrap_or(100));
@@ -267,22 +277,6 @@ fn classify(path: &str) -> Target<'_> {
         }
     }
     Target::Unknown
-}
-
-fn applies(kind: FaultKind, target: Target<'_>) -> bool {
-    match kind {
-        FaultKind::Http500
-        | FaultKind::Http503
-        | FaultKind::Http429
-        | FaultKind::Timeout
-        | FaultKind::Refused => true,
-        FaultKind::BadJson | FaultKind::ExpiredCredentials => {
-            matches!(target, Target::Credentials { .. })
-        }
-        FaultKind::TokenUnsupported | FaultKind::TokenTimeout => target == Target::Token,
-        // Not the IMDS's business: the host's clock, the container token file.
-        FaultKind::ClockJump | FaultKind::TokenFileMissing => false,
-    }
 }
 
 fn status(code: u16, text: &str) -> ImdsAnswer {
