@@ -7,7 +7,7 @@
 //! ```no_run
 //! use credstate_blocking::Provider;
 //!
-//! let provider = Provider::new(credstate::Config::default())?;
+//! let provider = Provider::from_env()?;
 //! let credentials = provider.credentials()?;
 //! println!("{}", credentials.access_key_id);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -40,9 +40,9 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 
 use credstate::{Config, ConfigError, Credentials, SourceError};
-use credstate_adapter_support::{ProviderSettings, SnapshotCell};
+use credstate_adapter_support::{process_machine_config, ProviderSettings, SnapshotCell};
 
-pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
+pub use credstate_adapter_support::{Clock, EnvironmentError, ManualClock, SystemClock};
 pub use transport::{Transport, UreqTransport};
 
 use driver::Shared;
@@ -54,6 +54,10 @@ pub enum BuildError {
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The environment or the AWS config file holds an invalid value (the
+    /// error names the key and where it came from), or the file is unreadable.
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
     /// The endpoint is `https` but the default transport was built without
     /// the `tls` feature.
     #[error("the source {endpoint} is https, which needs credstate-blocking's `tls` feature")]
@@ -87,6 +91,14 @@ impl Provider {
     /// clock and a seed that differs per process.
     pub fn new(config: Config) -> Result<Provider, BuildError> {
         Provider::builder().config(config).build()
+    }
+
+    /// A provider configured the way every AWS SDK is: from this process's
+    /// environment (`AWS_EC2_METADATA_*`, `AWS_CONTAINER_*`, `AWS_PROFILE`, …)
+    /// and the AWS config file (`AWS_CONFIG_FILE`, default `~/.aws/config`),
+    /// so the same binary runs unchanged on EC2, ECS and EKS.
+    pub fn from_env() -> Result<Provider, BuildError> {
+        Provider::new(process_machine_config()?)
     }
 
     /// Everything configurable.

@@ -1,12 +1,12 @@
 //! `credstate config [--json]`: the configuration credstate resolves from
 //! this process's environment and AWS config file, and where each value came
-//! from. The core resolves, `process_config` reads; this only prints.
+//! from. The core resolves, the adapters' `resolve_process_config` reads; this only prints.
 
 use std::process::ExitCode;
 
 use credstate::{ConfigReport, Settings};
 
-use crate::process_config;
+use credstate_adapter_support::resolve_process_config;
 
 /// Arguments of `credstate config`.
 #[derive(clap::Args)]
@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let resolved = match process_config::resolve(&Settings::default()) {
+    let resolved = match resolve_process_config(&Settings::default()) {
         Ok(resolved) => resolved,
         Err(err) => {
             eprintln!("credstate config: {err}");

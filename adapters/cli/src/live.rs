@@ -16,7 +16,7 @@ use credstate::{format_duration, parse_duration, Config, Credentials, Event, Set
 use credstate_blocking::{Clock, Provider, SystemClock};
 use serde_json::json;
 
-use crate::process_config;
+use credstate_adapter_support::resolve_process_config;
 
 const REDACTED: &str = "<redacted>";
 
@@ -83,7 +83,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 fn resolve(source: &SourceArgs) -> Result<Config, String> {
     let mut settings = Settings::default();
     settings.endpoint = source.endpoint.clone();
-    let resolved = process_config::resolve(&settings)?;
+    let resolved = resolve_process_config(&settings).map_err(|err| err.to_string())?;
     for warning in &resolved.warnings {
         eprintln!("credstate: warning: {warning}");
     }

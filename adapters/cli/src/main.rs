@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 mod config_cmd;
 mod live;
 mod mock;
-mod process_config;
 mod simulate;
 
 #[derive(Parser)]

@@ -24,6 +24,7 @@
 
 mod clock;
 mod drain;
+mod environment;
 mod log;
 mod settings;
 mod snapshot;
@@ -36,6 +37,7 @@ pub use clock::{
 pub use drain::{
     caller_demand, drain, read_file, report, CallerDemand, Drained, Operation, Outcome,
 };
+pub use environment::{process_machine_config, resolve_process_config, EnvironmentError};
 pub use log::{EventHook, EventLog, EventSink, DEFAULT_LOG_INTERVAL};
 pub use settings::{ProviderParts, ProviderSettings};
 pub use snapshot::SnapshotCell;

@@ -8,7 +8,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use credstate_tokio::Provider;
 //!
-//! let provider = Provider::new(credstate::Config::default())?;
+//! let provider = Provider::from_env()?;
 //! let credentials = provider.credentials().await?;
 //! println!("{}", credentials.access_key_id);
 //! # Ok(()) }
@@ -46,10 +46,10 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use credstate::{Config, ConfigError, Credentials, SourceError};
-use credstate_adapter_support::ProviderSettings;
+use credstate_adapter_support::{process_machine_config, ProviderSettings};
 
 pub use async_trait::async_trait;
-pub use credstate_adapter_support::{Clock, ManualClock, SystemClock};
+pub use credstate_adapter_support::{Clock, EnvironmentError, ManualClock, SystemClock};
 pub use transport::{HyperTransport, Transport};
 
 use driver::Shared;
@@ -61,6 +61,10 @@ pub enum BuildError {
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The environment or the AWS config file holds an invalid value (the
+    /// error names the key and where it came from), or the file is unreadable.
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
     /// The endpoint is `https`, which the default transport does not support.
     #[error("the source {endpoint} is https, which the default transport does not support; bring a TLS-capable Transport")]
     TlsNotSupported {
@@ -98,6 +102,14 @@ impl Provider {
     /// tokio runtime.
     pub fn new(config: Config) -> Result<Provider, BuildError> {
         Provider::builder().config(config).build()
+    }
+
+    /// A provider configured the way every AWS SDK is: from this process's
+    /// environment (`AWS_EC2_METADATA_*`, `AWS_CONTAINER_*`, `AWS_PROFILE`, …)
+    /// and the AWS config file (`AWS_CONFIG_FILE`, default `~/.aws/config`),
+    /// so the same binary runs unchanged on EC2, ECS and EKS.
+    pub fn from_env() -> Result<Provider, BuildError> {
+        Provider::new(process_machine_config()?)
     }
 
     /// Everything configurable.
