@@ -87,6 +87,7 @@ fn test() -> Result<(), String> {
         )
     })?;
     step("tests", || run("cargo", &["test", "--workspace"]))?;
+    step("API docs of the library crates, warnings denied", docs)?;
     step("core on wasm32, no env imports", wasm_core)?;
     step(
         "npm package: build (wasm-bindgen, wasm-opt), imports, size",
@@ -98,6 +99,31 @@ fn test() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Broken intra-doc links and undocumented items in the crates users read.
+fn docs() -> Result<(), String> {
+    eprintln!("xtask> RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps (library crates)");
+    let status = Command::new("cargo")
+        .args(["doc", "--no-deps", "--quiet"])
+        .args([
+            "-p",
+            "credstate",
+            "-p",
+            "credstate-blocking",
+            "-p",
+            "credstate-tokio",
+        ])
+        .args(["-p", "credstate-adapter-support"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .current_dir(root())
+        .status()
+        .map_err(|err| format!("could not start cargo doc: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo doc failed with {status}"))
+    }
 }
 
 fn ensure_wasm_target() -> Result<(), String> {
