@@ -130,7 +130,9 @@ impl Provider {
         if let Some(credentials) = shared.snapshot.servable_at(shared.clock.now()) {
             return Ok(credentials);
         }
-        shared.demand().await
+        // Boxed so the slow path's large state does not make every hot-path
+        // future large: callers move the future before polling it.
+        Box::pin(shared.demand()).await
     }
 
     /// Whether a fetch sequence is in progress right now.
