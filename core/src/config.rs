@@ -251,6 +251,18 @@ impl Config {
         if self.backoff_initial.is_zero() {
             return Err(problem("backoff_initial", "must be more than zero"));
         }
+        if self.min_fetch_interval.is_zero() {
+            return Err(problem(
+                "min_fetch_interval",
+                "must be more than zero: it is what keeps callers and failures from a fetch storm",
+            ));
+        }
+        if self.mandatory_window > self.advisory_window_short {
+            return Err(problem(
+                "mandatory_window",
+                "must not exceed advisory_window_short, or callers would wait for every refresh",
+            ));
+        }
         if self.unchanged_spacing_divisor == 0 {
             return Err(problem("unchanged_spacing_divisor", "must be at least 1"));
         }

@@ -23,6 +23,15 @@ use crate::timers::{Timer, Timers};
 /// Undrained events beyond this are counted, not stored.
 const EVENT_QUEUE_LIMIT: usize = 1024;
 
+/// Request ids of one machine start at a multiple of 2^32 drawn from below
+/// 2^20 by the seed (on a stream of its own, so jitter is unchanged), so they
+/// stay exact as JavaScript numbers (below 2^53).
+fn request_id_base(seed: u64) -> u64 {
+    const BASES: u64 = 1 << 20;
+    let mut ids = Rng::new(seed ^ 0x5EED_1D5E_ED1D_5EED);
+    (1 + ids.next_u64() % (BASES - 1)) << 32
+}
+
 /// Keeps one source's credentials valid.
 ///
 /// The machine is pure: it never reads a clock, sleeps or does IO. Every
@@ -101,6 +110,9 @@ pub struct Machine {
     last_failure: Option<SourceError>,
     failing_since: Option<Timestamp>,
     last_now: Option<Timestamp>,
+    /// Request and file-read ids run from here, a base drawn from the seed,
+    /// so an id fed to the wrong machine is caught as misuse.
+    first_request_id: u64,
     next_request_id: u64,
 }
 
@@ -118,6 +130,9 @@ struct Fetch {
     sequence: Sequence,
     failed_attempts: u32,
     in_flight: Option<InFlight>,
+    /// The step of the last request sent, to name it (with the role actually
+    /// discovered) in errors about the credentials it brought.
+    last_step: Option<Step>,
 }
 
 #[derive(Debug)]
@@ -179,7 +194,8 @@ impl Machine {
             last_failure: None,
             failing_since: None,
             last_now: None,
-            next_request_id: 0,
+            first_request_id: request_id_base(seed),
+            next_request_id: request_id_base(seed),
         })
     }
 
@@ -380,7 +396,7 @@ impl Machine {
     /// `None` when the machine never issued `raw` as this kind of operation;
     /// `Some(None)` when it did but no longer waits for it.
     fn take_operation(&mut self, raw: u64, kind: Operation) -> Option<Option<InFlight>> {
-        if raw >= self.next_request_id {
+        if !(self.first_request_id..self.next_request_id).contains(&raw) {
             return None;
         }
         let Some(fetch) = &mut self.fetch else {
@@ -415,6 +431,9 @@ impl Machine {
         });
         self.timers.set(Timer::RequestDeadline, now + timeout);
         let max_bytes = self.config.max_body_bytes;
+        if let Action::Http(outgoing) = &action {
+            fetch.last_step = Some(outgoing.step.clone());
+        }
         Some(match action {
             Action::Http(outgoing) => Output::Send(Request {
                 id: RequestId(id),
@@ -590,6 +609,10 @@ impl Machine {
             Verdict::Wait
         } else if self.may_start(now) {
             Verdict::Start(FetchReason::Expired)
+        } else if self.last_failure.is_none() && self.timers.get(Timer::Refresh).is_some() {
+            // Nothing has failed: the next look (spaced after unchanged
+            // credentials, or rate-limited) is only moments away.
+            Verdict::Wait
         } else {
             Verdict::Reject(self.expired_error(held, now))
         }
@@ -620,6 +643,7 @@ impl Machine {
             sequence: self.source.begin(now),
             failed_attempts: 0,
             in_flight: None,
+            last_step: None,
         });
     }
 
@@ -667,6 +691,7 @@ impl Machine {
     }
 
     fn finish_success(&mut self, credentials: Credentials, now: Timestamp) {
+        let step = self.fetch.as_mut().and_then(|fetch| fetch.last_step.take());
         self.end_fetch();
         let expiration = credentials.expiration;
         let usable_until = expiration - self.config.expiry_buffer;
@@ -681,14 +706,18 @@ impl Machine {
         });
 
         if now >= usable_until {
-            let holding_valid = self.held.as_ref().is_some_and(|h| now < h.usable_until);
             // Only credentials that really have expired are ever extended:
-            // valid ones held are kept, and strict mode takes none.
-            if !holding_valid && self.config.stability == Stability::Static && !unchanged {
+            // valid ones held are kept, so are expired ones that expired
+            // later (a stale cache must not cut static stability short), and
+            // strict mode takes none.
+            let keep_held = self.held.as_ref().is_some_and(|held| {
+                now < held.usable_until || held.credentials.expiration >= expiration
+            });
+            if !keep_held && self.config.stability == Stability::Static {
                 self.held = Some(self.hold(credentials));
             }
             let cause = SourceError::BadResponse {
-                step: self.credentials_step(),
+                step: step.unwrap_or_else(|| self.credentials_step()),
                 problem: BadResponse::AlreadyExpired {
                     expired_at: expiration,
                 },

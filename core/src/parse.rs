@@ -45,8 +45,44 @@ fn utf8(body: &[u8], limit: usize) -> Result<&str, BadResponse> {
     core::str::from_utf8(body).map_err(|_| BadResponse::NotUtf8)
 }
 
+/// Longest `Code` or `Message` quoted from a body into an error.
+const QUOTE_LIMIT: usize = 256;
+
+/// Text from a body made fit for an error message: trimmed, on one line,
+/// at most [`QUOTE_LIMIT`] characters, with every one of `secrets` replaced
+/// (a server that echoes the request or its own body must not put a secret
+/// in a log).
+pub(crate) fn quotable(text: &str, secrets: &[&str]) -> String {
+    let mut text = String::from(text.trim());
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "<redacted>");
+    }
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(QUOTE_LIMIT)
+        .collect();
+    if text.chars().count() > QUOTE_LIMIT {
+        out.push('…');
+    }
+    out
+}
+
 /// Parse a credentials body no larger than `limit` bytes.
+///
+/// A `Code` other than `Success` is quoted shortened, on one line, and
+/// without any secret the body itself carries.
 pub fn parse_credentials(body: &[u8], limit: usize) -> Result<Credentials, BadResponse> {
+    parse_credentials_redacting(body, limit, None)
+}
+
+/// [`parse_credentials`], also keeping `sent` (the token the request carried)
+/// out of a quoted `Code` or `Message`.
+pub(crate) fn parse_credentials_redacting(
+    body: &[u8],
+    limit: usize,
+    sent: Option<&Secret>,
+) -> Result<Credentials, BadResponse> {
     let text = utf8(body, limit)?;
     let parsed: CredentialsBody =
         serde_json::from_str(text).map_err(|err| BadResponse::InvalidJson {
@@ -61,9 +97,17 @@ pub fn parse_credentials(body: &[u8], limit: usize) -> Result<Credentials, BadRe
         })?;
     if let Some(code) = parsed.code {
         if code != "Success" {
+            let secrets = [
+                sent.map_or("", Secret::expose),
+                parsed.secret_access_key.as_deref().unwrap_or_default(),
+                parsed.token.as_deref().unwrap_or_default(),
+            ];
             return Err(BadResponse::NotSuccess {
-                code,
-                message: parsed.message,
+                code: quotable(&code, &secrets),
+                message: parsed
+                    .message
+                    .map(|message| quotable(&message, &secrets))
+                    .filter(|message| !message.is_empty()),
             });
         }
     }

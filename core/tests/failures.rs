@@ -144,6 +144,10 @@ fn credentials_that_arrive_expired_are_rejected_in_strict_mode() {
             ..
         }
     ));
+    assert!(
+        cause.to_string().contains("role 'web'"),
+        "the discovered role is named: {cause}"
+    );
 }
 
 #[test]
@@ -348,4 +352,22 @@ fn a_long_backoff_is_cut_short_when_the_mandatory_window_opens() {
         retry_at <= mandatory_at,
         "{retry_at} is after {mandatory_at}"
     );
+}
+
+#[test]
+fn a_healthy_source_that_keeps_returning_the_same_credentials_causes_no_rejection_at_expiry() {
+    let mut sim = warm(Config::default());
+    // IMDS never rotates: the same credentials until and past their expiry.
+    let mut same = healthy("ASIA1", T0 + 6 * HOUR);
+    sim.run_for(6 * HOUR - 20 * SECOND, &mut same);
+    let end = T0 + 6 * HOUR + 30 * SECOND;
+    while sim.now < end {
+        sim.now = sim.now + std::time::Duration::from_millis(100);
+        let answer = sim.demand_until_settled(&mut same);
+        assert!(
+            !matches!(answer, Demand::Rejected(_)),
+            "at {}: {answer:?}",
+            sim.now
+        );
+    }
 }

@@ -16,11 +16,9 @@ use crate::container::{check_auth_token, AuthTokenProblem, ContainerAuth, Contai
 use crate::credentials::Secret;
 use crate::errors::SourceError;
 use crate::file_read::FileError;
-use crate::parse::parse_credentials;
+use crate::parse::{parse_credentials_redacting, quotable};
 
 const AUTHORIZATION_HEADER: &str = "authorization";
-/// Longest `Code` or `Message` quoted from an error body.
-const ERROR_TEXT_LIMIT: usize = 256;
 
 /// The configured endpoint; nothing outlives a fetch sequence.
 #[derive(Debug)]
@@ -147,10 +145,13 @@ impl Container {
     pub(crate) fn on_response(&self, seq: &mut ContainerSequence, response: &Response) -> Progress {
         let step = self.credentials_step();
         match response.status {
-            200 => match parse_credentials(&response.body, self.max_body) {
-                Ok(credentials) => Progress::Done(credentials),
-                Err(problem) => Progress::Retry(SourceError::BadResponse { step, problem }),
-            },
+            200 => {
+                match parse_credentials_redacting(&response.body, self.max_body, seq.token.as_ref())
+                {
+                    Ok(credentials) => Progress::Done(credentials),
+                    Err(problem) => Progress::Retry(SourceError::BadResponse { step, problem }),
+                }
+            }
             429 => status_error(step, 429),
             status @ 400..=499 => {
                 let (code, message) = self.error_body(&response.body, seq.token.as_ref());
@@ -199,24 +200,11 @@ impl Container {
         let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
             return (None, None);
         };
-        let clean =
-            |text: Option<String>| text.map(|t| quotable(&t, token)).filter(|t| !t.is_empty());
+        let secrets = [token.map_or("", Secret::expose)];
+        let clean = |text: Option<String>| {
+            text.map(|t| quotable(&t, &secrets))
+                .filter(|t| !t.is_empty())
+        };
         (clean(parsed.code), clean(parsed.message))
     }
-}
-
-fn quotable(text: &str, token: Option<&Secret>) -> String {
-    let mut text = String::from(text.trim());
-    if let Some(token) = token.map(Secret::expose).filter(|t| !t.is_empty()) {
-        text = text.replace(token, "<redacted>");
-    }
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(ERROR_TEXT_LIMIT)
-        .collect();
-    if text.chars().count() > ERROR_TEXT_LIMIT {
-        out.push('…');
-    }
-    out
 }

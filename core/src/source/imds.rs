@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::credentials::Secret;
 use crate::errors::{BadResponse, SourceError, TokenFailure, V1DisabledBy};
 use crate::events::Event;
-use crate::parse::{parse_credentials, parse_role_list, parse_token};
+use crate::parse::{parse_credentials_redacting, parse_role_list, parse_token};
 use crate::time::Timestamp;
 
 const TOKEN_PATH: &str = "/latest/api/token";
@@ -201,7 +201,10 @@ impl ImdsSource {
                     .header(TOKEN_TTL_HEADER)
                     .and_then(|ttl| ttl.trim().parse::<u64>().ok())
                     .filter(|secs| *secs > 0)
-                    .map_or(self.token_ttl, Duration::from_secs);
+                    .map_or(self.token_ttl, Duration::from_secs)
+                    // IMDS echoes the TTL asked for; a longer echo would keep
+                    // a token past its real expiry and never renew it.
+                    .min(self.token_ttl);
                 // The TTL counts from when the PUT was sent, so a slow answer
                 // can only make us renew early, never late.
                 self.token = Some(CachedToken {
@@ -230,7 +233,11 @@ impl ImdsSource {
                 }
                 Err(problem) => Progress::Retry(SourceError::BadResponse { step, problem }),
             },
-            (Phase::Credentials, 200) => match parse_credentials(&response.body, self.max_body) {
+            (Phase::Credentials, 200) => match parse_credentials_redacting(
+                &response.body,
+                self.max_body,
+                self.token.as_ref().map(|token| &token.value),
+            ) {
                 Ok(credentials) => {
                     self.learn_api_works();
                     Progress::Done(credentials)

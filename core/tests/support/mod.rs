@@ -263,12 +263,15 @@ impl Sim {
             match self.demand() {
                 Demand::Pending => {
                     self.answer(imds);
-                    if self.machine.is_fetching() {
-                        // Something hangs: let the earliest deadline pass.
+                    if let Err(credstate::Unavailable::Fetching) =
+                        self.machine.credentials(self.now)
+                    {
+                        // Something hangs, or the next look is scheduled:
+                        // let the earliest deadline pass.
                         let next = self
                             .machine
                             .next_deadline()
-                            .expect("fetching without deadline");
+                            .expect("waiting without deadline");
                         self.now = next.max(self.now);
                         self.machine.handle_timeout(self.now);
                         self.answer(imds);
