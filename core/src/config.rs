@@ -242,6 +242,13 @@ impl Config {
         if self.extension_min > self.extension_max {
             return Err(problem("extension_min", "must not exceed extension_max"));
         }
+        let extends = self.stability == Stability::Static && !self.extension_max.is_zero();
+        if extends && self.backoff_cap_urgent > self.extension_min {
+            return Err(problem(
+                "backoff_cap_urgent",
+                "must not exceed extension_min, or static stability lapses between retries",
+            ));
+        }
         if self.failure_memory_min > self.failure_memory_max {
             return Err(problem(
                 "failure_memory_min",
@@ -352,7 +359,14 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_field() {
-        let cases: [(Config, &str); 5] = [
+        let cases: [(Config, &str); 6] = [
+            (
+                Config {
+                    backoff_cap_urgent: 6 * MINUTE,
+                    ..Config::default()
+                },
+                "backoff_cap_urgent",
+            ),
             (
                 Config {
                     endpoint: "169.254.169.254".into(),

@@ -469,13 +469,23 @@ impl Machine {
                 last.max(now)
             }
         }));
-        while let Some(timer) = self.timers.pop_due(now) {
+        while let Some((timer, due_at)) = self.timers.pop_due(now) {
             match timer {
                 Timer::RequestDeadline => {
-                    if let Some(fetch) = &mut self.fetch {
-                        if fetch.in_flight.take().is_some() {
-                            self.fail_in_flight(TransportFailure::TimedOut, now);
-                        }
+                    let Some(fetch) = &mut self.fetch else {
+                        continue;
+                    };
+                    if fetch.in_flight.take().is_none() {
+                        continue;
+                    }
+                    // Noticed long after it was due, the deadline says the
+                    // wall clock leapt or the host slept, not that the
+                    // source is slow: the request's fate is unknown, so it
+                    // is sent again (a token PUT taken for timed out would
+                    // read as the hop-limit symptom).
+                    let late = now.millis_since(due_at);
+                    if late <= self.config.clock_jump_tolerance.as_millis() as i64 {
+                        self.fail_in_flight(TransportFailure::TimedOut, now);
                     }
                 }
                 Timer::AttemptPause => {}

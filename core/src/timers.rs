@@ -44,19 +44,19 @@ impl Timers {
         self.slots.iter().flatten().min().copied()
     }
 
-    /// The earliest timer due at `now`, removed from the table.
-    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<Timer> {
-        let due = ALL
+    /// The earliest timer due at `now` and the instant it was due, removed
+    /// from the table.
+    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<(Timer, Timestamp)> {
+        let (at, due) = ALL
             .into_iter()
             .filter_map(|timer| {
                 self.get(timer)
                     .filter(|at| *at <= now)
                     .map(|at| (at, timer))
             })
-            .min_by_key(|(at, _)| *at)
-            .map(|(_, timer)| timer)?;
+            .min_by_key(|(at, _)| *at)?;
         self.clear(due);
-        Some(due)
+        Some((due, at))
     }
 
     /// Move every deadline by `millis` (negative: earlier), after a clock jump.
@@ -79,8 +79,14 @@ mod tests {
         assert_eq!(timers.next(), Some(Timestamp::from_unix_millis(20)));
         assert_eq!(timers.pop_due(Timestamp::from_unix_millis(10)), None);
         let now = Timestamp::from_unix_millis(60);
-        assert_eq!(timers.pop_due(now), Some(Timer::AttemptPause));
-        assert_eq!(timers.pop_due(now), Some(Timer::Refresh));
+        assert_eq!(
+            timers.pop_due(now),
+            Some((Timer::AttemptPause, Timestamp::from_unix_millis(20)))
+        );
+        assert_eq!(
+            timers.pop_due(now),
+            Some((Timer::Refresh, Timestamp::from_unix_millis(50)))
+        );
         assert_eq!(timers.pop_due(now), None);
         assert_eq!(timers.next(), None);
     }

@@ -470,3 +470,27 @@ fn account_id_from_the_extended_api_is_kept() {
         expect_ready(sim.demand_until_settled(&mut with_credentials_body(body.into_bytes())));
     assert_eq!(credentials.account_id.as_deref(), Some("123456789012"));
 }
+
+#[test]
+fn a_token_request_outlived_by_a_forward_clock_jump_is_sent_again_not_taken_for_the_hop_limit() {
+    let mut sim = Sim::new(config_with(|c| c.v1_disabled = true));
+    assert!(matches!(sim.demand(), credstate::Demand::Pending));
+    let put = sim.outbox.remove(0);
+    // The host sleeps for three days with the PUT in flight.
+    sim.jump_to(T0 + 72 * HOUR);
+    sim.machine.handle_timeout(sim.now);
+    let again = sim.collect();
+    assert_eq!(again.len(), 1, "the PUT is sent again");
+    assert_eq!(again[0].path(), TOKEN_PATH);
+    assert_ne!(again[0].id, put.id);
+    // The late answer to the first PUT is ignored; the second one is used.
+    sim.machine
+        .handle_response(put.id, Response::new(200, TOKEN), sim.now)
+        .unwrap();
+    let credentials = expect_ready(sim.demand_until_settled(&mut healthy("ASIA1", T0 + 78 * HOUR)));
+    assert_eq!(credentials.access_key_id, "ASIA1");
+    assert_eq!(
+        sim.count_events(|e| matches!(e, Event::FellBackToV1 { .. })),
+        0
+    );
+}
