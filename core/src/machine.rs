@@ -558,8 +558,13 @@ impl Machine {
             by: Duration::from_millis(back_millis as u64),
         });
         if self.held.is_some() && self.fetch.is_none() {
+            // A failing source keeps its backoff (shifted above): a clock
+            // flapping back and forth must not turn into a fetch per flap.
+            let at = self
+                .not_before
+                .map_or(now, |not_before| not_before.max(now));
             self.refresh_reason = FetchReason::ClockJump;
-            self.timers.set(Timer::Refresh, now);
+            self.timers.set(Timer::Refresh, at);
         }
     }
 

@@ -59,13 +59,20 @@ pub(crate) fn quotable(text: &str, secrets: &[&str]) -> String {
     }
     let mut out: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_unprintable(c) { ' ' } else { c })
         .take(QUOTE_LIMIT)
         .collect();
     if text.chars().count() > QUOTE_LIMIT {
         out.push('…');
     }
     out
+}
+
+/// Control characters, and the bidirectional-text controls that can make a
+/// log line read differently from what it holds.
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Parse a credentials body no larger than `limit` bytes.
@@ -239,6 +246,12 @@ mod tests {
             parse_credentials(GOOD.as_bytes(), 10).unwrap_err(),
             BadResponse::BodyTooLarge { limit: 10 }
         );
+    }
+
+    #[test]
+    fn quoted_text_loses_line_breaks_and_bidirectional_controls() {
+        let quoted = quotable("evil\r\nINFO forged\u{202E}txt.exe", &[]);
+        assert_eq!(quoted, "evil  INFO forged txt.exe");
     }
 
     #[test]

@@ -306,3 +306,31 @@ fn small_backward_steps_are_not_treated_as_jumps() {
         0
     );
 }
+
+#[test]
+fn a_clock_flapping_back_and_forth_during_an_outage_keeps_the_backoff() {
+    let mut sim = warm(Config::default());
+    let refresh_at = sim.machine.next_deadline().unwrap();
+    sim.jump_to(refresh_at);
+    // Fail long enough for the backoff to reach minutes.
+    sim.run_for(20 * MINUTE, &mut always(status(500)));
+    sim.clear_log();
+    // NTP steps the clock back and forth by ten seconds, ten times, a second apart.
+    for flap in 0..10 {
+        let step = 10 * SECOND;
+        let at = if flap % 2 == 0 {
+            sim.now - step
+        } else {
+            sim.now + step
+        };
+        sim.jump_to(at + SECOND);
+        sim.machine.handle_timeout(sim.now);
+        sim.answer(&mut always(status(500)));
+    }
+    assert!(
+        // At most the backoff retry that falls due meanwhile.
+        sim.fetch_starts().len() <= 1,
+        "{} fetches for ten flaps",
+        sim.fetch_starts().len()
+    );
+}
