@@ -12,6 +12,7 @@ use credstate_tests::sim::container::ContainerStats;
 use credstate_tests::sim::{simulate, CallOutcome, PolicyKind, Run};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
+use proptest::test_runner::TestCaseError;
 
 const SECOND: u64 = 1_000;
 const MINUTE: u64 = 60 * SECOND;
@@ -250,43 +251,101 @@ fn credstate_policy(json: &str) -> PolicyKind {
     }
 }
 
+/// Expired credentials reach a caller only under static stability, each
+/// call announced by a `serving_expired` event.
+fn check_expired_only_when_announced(run: &Run) -> Result<(), TestCaseError> {
+    for call in &run.calls {
+        if let CallOutcome::Served {
+            expiration,
+            marked_expired,
+            ..
+        } = &call.outcome
+        {
+            let wall = call.answered_wall.unwrap();
+            let past_usable = wall.millis_since(*expiration) >= -EXPIRY_BUFFER_MS;
+            prop_assert!(
+                !past_usable || *marked_expired,
+                "call at {} ms served credentials expiring {expiration} at {wall} unannounced",
+                call.asked_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Static stability extends only credentials that really expired, never in
+/// strict mode, and always into the future.
+fn check_extensions_only_of_expired(run: &Run, policy: PolicyKind) -> Result<(), TestCaseError> {
+    for (entry, event) in run.credstate_events() {
+        if let Event::StaticStabilityExtended { expired_at, until }
+        | Event::ServingExpired { expired_at, until } = event
+        {
+            prop_assert_eq!(policy, PolicyKind::Default, "strict mode extended");
+            prop_assert!(
+                entry.wall.millis_since(*expired_at) >= -EXPIRY_BUFFER_MS,
+                "{} at {}: credentials still usable",
+                event,
+                entry.wall
+            );
+            prop_assert!(*until > entry.wall, "{} at {}", event, entry.wall);
+        }
+    }
+    Ok(())
+}
+
+/// No fetch sequence starts while another runs; returns how many started.
+fn check_one_fetch_at_a_time(run: &Run) -> Result<u64, TestCaseError> {
+    let mut open: Option<u64> = None;
+    let mut starts = 0;
+    for (entry, event) in run.credstate_events() {
+        match event {
+            Event::FetchStarted { .. } => {
+                prop_assert!(
+                    open.is_none(),
+                    "a fetch started at {} while one from {:?} ran",
+                    entry.t_ms,
+                    open
+                );
+                open = Some(entry.t_ms);
+                starts += 1;
+            }
+            Event::CredentialsReceived { .. } | Event::FetchFailed { .. } => open = None,
+            _ => {}
+        }
+    }
+    Ok(starts)
+}
+
+/// Fetch sequences start at least a second apart.
+fn check_fetch_starts_a_second_apart(run: &Run) -> Result<(), TestCaseError> {
+    let starts: Vec<_> = run
+        .credstate_events()
+        .filter(|(_, event)| matches!(event, Event::FetchStarted { .. }))
+        .map(|(entry, _)| (entry.t_ms, entry.wall))
+        .collect();
+    for pair in starts.windows(2) {
+        let (t0, wall0) = pair[0];
+        let (t1, wall1) = pair[1];
+        // A forward jump of the wall clock in between may legitimately
+        // make a second pass by the host's clock.
+        let apart = (t1 - t0).max(wall1.millis_since(wall0).max(0) as u64);
+        prop_assert!(apart >= SECOND, "fetches at {} and {} ms", t0, t1);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn expired_credentials_are_served_only_with_a_serving_expired_event(json in any_scenario()) {
-        let run = run(&json, credstate_policy(&json));
-        for call in &run.calls {
-            if let CallOutcome::Served { expiration, marked_expired, .. } = &call.outcome {
-                let wall = call.answered_wall.unwrap();
-                let past_usable = wall.millis_since(*expiration) >= -EXPIRY_BUFFER_MS;
-                prop_assert!(
-                    !past_usable || *marked_expired,
-                    "call at {} ms served credentials expiring {expiration} at {wall} unannounced",
-                    call.asked_ms
-                );
-            }
-        }
+        check_expired_only_when_announced(&run(&json, credstate_policy(&json)))?;
     }
 
     #[test]
     fn static_stability_never_extends_unexpired_credentials(json in any_scenario()) {
         let policy = credstate_policy(&json);
-        let run = run(&json, policy);
-        for (entry, event) in run.credstate_events() {
-            match event {
-                Event::StaticStabilityExtended { expired_at, until }
-                | Event::ServingExpired { expired_at, until } => {
-                    prop_assert_eq!(policy, PolicyKind::Default, "strict mode extended");
-                    prop_assert!(
-                        entry.wall.millis_since(*expired_at) >= -EXPIRY_BUFFER_MS,
-                        "{} at {}: credentials still usable", event, entry.wall
-                    );
-                    prop_assert!(*until > entry.wall, "{} at {}", event, entry.wall);
-                }
-                _ => {}
-            }
-        }
+        check_extensions_only_of_expired(&run(&json, policy), policy)?;
     }
 
     #[test]
@@ -298,35 +357,12 @@ proptest! {
         if !json.contains(r#""by": "+"#) {
             prop_assert!(run.max_in_flight <= 1, "{} requests in flight at once", run.max_in_flight);
         }
-        let mut open: Option<u64> = None;
-        for (entry, event) in run.credstate_events() {
-            match event {
-                Event::FetchStarted { .. } => {
-                    prop_assert!(open.is_none(), "a fetch started at {} while one from {:?} ran", entry.t_ms, open);
-                    open = Some(entry.t_ms);
-                }
-                Event::CredentialsReceived { .. } | Event::FetchFailed { .. } => open = None,
-                _ => {}
-            }
-        }
+        check_one_fetch_at_a_time(&run)?;
     }
 
     #[test]
     fn at_most_one_fetch_sequence_starts_per_second(json in any_scenario()) {
-        let run = run(&json, credstate_policy(&json));
-        let starts: Vec<_> = run
-            .credstate_events()
-            .filter(|(_, event)| matches!(event, Event::FetchStarted { .. }))
-            .map(|(entry, _)| (entry.t_ms, entry.wall))
-            .collect();
-        for pair in starts.windows(2) {
-            let (t0, wall0) = pair[0];
-            let (t1, wall1) = pair[1];
-            // A forward jump of the wall clock in between may legitimately
-            // make a second pass by the host's clock.
-            let apart = (t1 - t0).max(wall1.millis_since(wall0).max(0) as u64);
-            prop_assert!(apart >= SECOND, "fetches at {} and {} ms", t0, t1);
-        }
+        check_fetch_starts_a_second_apart(&run(&json, credstate_policy(&json)))?;
     }
 
     #[test]
@@ -505,49 +541,14 @@ proptest! {
         // The token is read afresh for every fetch, so the agent never
         // refuses it (its grace period outlasts any one fetch's retries).
         prop_assert_eq!(agent.auth_refusals(), 0, "{:?}", agent);
-        let mut open: Option<u64> = None;
-        let mut last_start: Option<(u64, credstate::Timestamp)> = None;
-        let mut starts = 0u64;
-        for (entry, event) in run.credstate_events() {
-            match event {
-                Event::FetchStarted { .. } => {
-                    prop_assert!(open.is_none(), "a fetch started at {} while one from {:?} ran", entry.t_ms, open);
-                    open = Some(entry.t_ms);
-                    if let Some((t0, wall0)) = last_start {
-                        let apart = (entry.t_ms - t0).max(entry.wall.millis_since(wall0).max(0) as u64);
-                        prop_assert!(apart >= SECOND, "fetches at {} and {} ms", t0, entry.t_ms);
-                    }
-                    last_start = Some((entry.t_ms, entry.wall));
-                    starts += 1;
-                }
-                Event::CredentialsReceived { .. } | Event::FetchFailed { .. } => open = None,
-                Event::StaticStabilityExtended { expired_at, until }
-                | Event::ServingExpired { expired_at, until } => {
-                    prop_assert_eq!(policy, PolicyKind::Default, "strict mode extended");
-                    prop_assert!(
-                        entry.wall.millis_since(*expired_at) >= -EXPIRY_BUFFER_MS,
-                        "{} at {}: credentials still usable", event, entry.wall
-                    );
-                    prop_assert!(*until > entry.wall, "{} at {}", event, entry.wall);
-                }
-                _ => {}
-            }
-        }
+        let starts = check_one_fetch_at_a_time(&run)?;
+        check_fetch_starts_a_second_apart(&run)?;
+        check_extensions_only_of_expired(&run, policy)?;
+        check_expired_only_when_announced(&run)?;
         if json.contains("token_file") {
             prop_assert_eq!(agent.token_file_reads, starts);
         } else {
             prop_assert_eq!(agent.token_file_reads, 0);
-        }
-        for call in &run.calls {
-            if let CallOutcome::Served { expiration, marked_expired, .. } = &call.outcome {
-                let wall = call.answered_wall.unwrap();
-                let past_usable = wall.millis_since(*expiration) >= -EXPIRY_BUFFER_MS;
-                prop_assert!(
-                    !past_usable || *marked_expired,
-                    "call at {} ms served credentials expiring {expiration} at {wall} unannounced",
-                    call.asked_ms
-                );
-            }
         }
     }
 
