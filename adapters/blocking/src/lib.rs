@@ -77,6 +77,9 @@ pub enum BuildError {
 /// it waits for a request in flight, which its timeout bounds.
 #[derive(Clone)]
 pub struct Provider {
+    /// The state callers read, one pointer away for the hot path.
+    shared: Arc<Shared>,
+    /// Joins the thread when the last clone drops.
     handle: Arc<Handle>,
 }
 
@@ -114,7 +117,7 @@ impl Provider {
     /// the configured timeouts) and returns its credentials, the still-usable
     /// ones it may fall back to, or the typed reason none can be handed out.
     pub fn credentials(&self) -> Result<Arc<Credentials>, SourceError> {
-        let shared = &self.handle.shared;
+        let shared = &self.shared;
         if let Some(credentials) = shared.snapshot.servable_at(shared.clock.now()) {
             return Ok(credentials);
         }
@@ -228,6 +231,7 @@ impl Builder {
             })
             .map_err(BuildError::Spawn)?;
         Ok(Provider {
+            shared: Arc::clone(&shared),
             handle: Arc::new(Handle {
                 shared,
                 thread: Some(thread),

@@ -82,6 +82,9 @@ pub enum BuildError {
 /// stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Provider {
+    /// The state callers read, one pointer away for the hot path.
+    shared: Arc<Shared>,
+    /// Stops the driver when the last clone drops.
     handle: Arc<Handle>,
 }
 
@@ -126,7 +129,7 @@ impl Provider {
     /// still-usable ones it may fall back to, or the typed reason none can be
     /// handed out.
     pub async fn credentials(&self) -> Result<Arc<Credentials>, SourceError> {
-        let shared = &self.handle.shared;
+        let shared = &self.shared;
         if let Some(credentials) = shared.snapshot.servable_at(shared.clock.now()) {
             return Ok(credentials);
         }
@@ -228,6 +231,7 @@ impl Builder {
         let shared = Arc::new(Shared::new(self.settings.into_parts()?, transport));
         shared.spawn_driver(&runtime);
         Ok(Provider {
+            shared: Arc::clone(&shared),
             handle: Arc::new(Handle { shared }),
         })
     }
